@@ -1,0 +1,196 @@
+//! Process settings from `trib.toml`: where tables and the catalog live, which roles
+//! exist, how long certification probation lasts. Settings describe the process; the data
+//! itself is described by contracts (`trib-spec`).
+
+use crate::diagnostic::{Diagnostic, Location};
+use crate::duration::Duration;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const SETTINGS_FILE: &str = "trib.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub project: ProjectSettings,
+    #[serde(default)]
+    pub storage: StorageSettings,
+    #[serde(default)]
+    pub catalog: CatalogSettings,
+    #[serde(default)]
+    pub certification: CertificationSettings,
+    #[serde(default)]
+    pub policies: PolicySettings,
+    /// Roles that contracts may grant access to.
+    #[serde(default, rename = "roles")]
+    pub roles: Vec<RoleSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSettings {
+    pub name: String,
+    /// Directory holding `products/<domain>/*.yaml`.
+    #[serde(default = "default_products_dir")]
+    pub products: String,
+    /// Directory holding SQL models referenced by `source.transform`.
+    #[serde(default = "default_models_dir")]
+    pub models: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// A local directory (relative to the project) or an `s3://bucket/prefix` URL.
+    pub root: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSettings {
+    /// `sqlite://PATH` (default) or `postgres://…`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificationSettings {
+    /// How long every SLO must hold before a product is certified.
+    pub probation: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    pub dir: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSettings {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Whether members may see columns tagged `pii` unmasked.
+    #[serde(default)]
+    pub pii: bool,
+    /// Highest classification level the role may see (`public`, `internal`,
+    /// `confidential`, `restricted`).
+    #[serde(default)]
+    pub clearance: Option<String>,
+}
+
+fn default_products_dir() -> String {
+    "products".into()
+}
+
+fn default_models_dir() -> String {
+    "models".into()
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            root: ".trib/lake".into(),
+        }
+    }
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://.trib/catalog.db".into(),
+        }
+    }
+}
+
+impl Default for CertificationSettings {
+    fn default() -> Self {
+        Self {
+            probation: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self { dir: "policies".into() }
+    }
+}
+
+impl Settings {
+    /// Settings of a project named `name` with every default.
+    pub fn with_name(name: impl Into<String>) -> Self {
+        Self {
+            project: ProjectSettings {
+                name: name.into(),
+                products: default_products_dir(),
+                models: default_models_dir(),
+            },
+            storage: StorageSettings::default(),
+            catalog: CatalogSettings::default(),
+            certification: CertificationSettings::default(),
+            policies: PolicySettings::default(),
+            roles: Vec::new(),
+        }
+    }
+
+    /// Parses settings text; `file` names the source in diagnostics.
+    pub fn parse(text: &str, file: &str) -> Result<Self, Box<Diagnostic>> {
+        toml::from_str(text).map_err(|e| {
+            let location = e.span().map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                Location {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    offset: span.start,
+                    length: span.end.saturating_sub(span.start),
+                }
+            });
+            Box::new(
+                Diagnostic::error("settings::invalid", e.message().to_string())
+                    .with_maybe_location(location)
+                    .with_help("see the settings reference in README.md; `trib init` writes a complete example"),
+            )
+        })
+    }
+
+    /// Reads `trib.toml` from a project directory.
+    pub fn load(project_dir: &Path) -> Result<Self, Box<Diagnostic>> {
+        let path = project_dir.join(SETTINGS_FILE);
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Box::new(
+                Diagnostic::error("settings::unreadable", format!("cannot read `{file}`: {e}"))
+                    .with_help("run `trib init` to create a project, or pass `--project DIR`"),
+            )
+        })?;
+        Self::parse(&text, &file)
+    }
+
+    pub fn role(&self, name: &str) -> Option<&RoleSettings> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_in() {
+        let s = Settings::parse("[project]\nname = \"x\"\n", "trib.toml").expect("parse");
+        assert_eq!(s, Settings::with_name("x"));
+    }
+
+    #[test]
+    fn unknown_field_has_location() {
+        let err = Settings::parse("[project]\nname = \"x\"\nnmae = 1\n", "trib.toml").expect_err("must fail");
+        let loc = err.location.expect("location");
+        assert_eq!(loc.line, 3);
+        assert!(err.message.contains("nmae"), "{}", err.message);
+    }
+}
