@@ -13,6 +13,7 @@
 pub mod contract;
 pub mod decode;
 pub mod diff;
+pub mod json;
 pub mod model;
 pub mod odcs;
 pub mod project;
@@ -25,4 +26,3 @@ pub use contract::{ContractFile, parse_contract};
 pub use model::*;
 pub use project::{Project, load_project};
 pub use types::DataType;
-pub use yaml::Source;

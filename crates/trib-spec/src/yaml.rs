@@ -149,6 +149,27 @@ impl Node {
     }
 }
 
+/// Finds the node at a dotted path such as `schema.customer_id.pii`, `access.0` or
+/// `retention`. In a list, a segment is an index or the `name`/`role` of an item.
+pub fn locate<'n>(root: &'n Node, path: &str) -> Option<&'n Node> {
+    let mut node = root;
+    for seg in path.split('.').filter(|s| !s.is_empty()) {
+        node = match &node.kind {
+            NodeKind::Map(_) => node.get(seg)?,
+            NodeKind::Seq(items) => match seg.parse::<usize>() {
+                Ok(i) => items.get(i)?,
+                Err(_) => items.iter().find(|item| {
+                    ["name", "role", "column"]
+                        .iter()
+                        .any(|k| item.get(k).and_then(Node::as_str) == Some(seg))
+                })?,
+            },
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
 /// Types a plain scalar as the YAML 1.2 core schema does.
 pub fn core_schema_scalar(value: &str) -> serde_json::Value {
     use serde_json::Value;
