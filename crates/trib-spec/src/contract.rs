@@ -515,12 +515,19 @@ fn decode_type(dec: &mut Decoder<'_>, n: &Node) -> Option<Spanned<DataType>> {
     match DataType::parse(&s.value) {
         Ok(t) => Some(Spanned::new(t, s.span)),
         Err(e) => {
-            // Point into the type string when it is written plainly on one line.
             let mut span = s.span;
-            if let NodeKind::Scalar { quoted: false, .. } = n.kind
+            // Point into the type string when it is written on one line without escapes.
+            let loc = dec.location(s.span);
+            let raw = dec.source.text.get(loc.offset..loc.offset + loc.length).unwrap_or_default();
+            let quote = match n.kind {
+                NodeKind::Scalar { quoted: false, .. } => Some(0),
+                NodeKind::Scalar { quoted: true, .. } if raw.len() == s.value.len() + 2 => Some(1),
+                _ => None,
+            };
+            if let Some(quote) = quote
                 && !s.value.contains('\n')
             {
-                let chars = s.value[..e.offset.min(s.value.len())].chars().count();
+                let chars = quote + s.value[..e.offset.min(s.value.len())].chars().count();
                 span = NodeSpan {
                     start: span.start + chars,
                     end: span.start + chars + 1,

@@ -326,16 +326,25 @@ fn check_model_sql(
     let query = match sql::parse_model(&text) {
         Ok(q) => q,
         Err(e) => {
+            // Errors without a position are at the end of the text ("expected ...").
             let location = match &e {
-                ModelSqlError::Parse(p) => p.line.map(|l| sql_location(&sql_name, &text, l, p.column.unwrap_or(1))),
-                _ => None,
+                ModelSqlError::Parse(p) => match p.line {
+                    Some(l) => sql_location(&sql_name, &text, l, p.column.unwrap_or(1)),
+                    None => {
+                        let trimmed = text.trim_end();
+                        let line = trimmed.lines().count().max(1);
+                        let column = trimmed.lines().last().map_or(0, |l| l.chars().count()).max(1);
+                        sql_location(&sql_name, &text, line, column)
+                    }
+                },
+                _ => sql_location(&sql_name, &text, 1, 1),
             };
             diags.push(
                 Diagnostic::error(
                     "project::bad-transform",
                     format!("transform of `{}` does not parse: {e}", c.product.value),
                 )
-                .with_location(location.unwrap_or_else(|| at(file, transform.span)))
+                .with_location(location)
                 .with_help("a model is one SQL query over its inputs (DataFusion SQL)"),
             );
             return None;

@@ -1,0 +1,5 @@
+//! Integration tests of trib-spec: one binary, one module per area.
+
+mod contracts;
+mod diff;
+mod project;
