@@ -3,3 +3,4 @@
 mod contracts;
 mod diff;
 mod project;
+mod schema;
