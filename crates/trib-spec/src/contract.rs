@@ -33,10 +33,9 @@ pub fn parse_contract(source: yaml::Source) -> ContractFile {
     diagnostics.extend(structural);
     let mut dec = Decoder::new(&source);
     let contract = decode_contract(&mut dec, &root);
-    let contract = contract.map(|c| {
-        check_columns(&mut dec, &c);
-        c
-    });
+    if let Some(c) = &contract {
+        check_columns(&mut dec, c);
+    }
     diagnostics.extend(dec.diags);
     let contract = if diagnostics.has_errors() { None } else { contract };
     ContractFile {
@@ -71,20 +70,19 @@ fn decode_contract(dec: &mut Decoder<'_>, root: &Node) -> Option<Contract> {
             }
         }
     });
-    if let (Some(n), Some(p)) = (m.get("domain"), &product) {
-        if let Some(d) = dec.string(n, "domain", "orders")
-            && d.value != p.domain()
-        {
-            dec.error(
-                d.span,
-                "contract::domain-mismatch",
-                format!("`domain: {}` does not match the product address `{}`", d.value, p.value),
-                format!(
-                    "the domain is the part before the dot; write `domain: {}` or drop the field",
-                    p.domain()
-                ),
-            );
-        }
+    if let (Some(n), Some(p)) = (m.get("domain"), &product)
+        && let Some(d) = dec.string(n, "domain", "orders")
+        && d.value != p.domain()
+    {
+        dec.error(
+            d.span,
+            "contract::domain-mismatch",
+            format!("`domain: {}` does not match the product address `{}`", d.value, p.value),
+            format!(
+                "the domain is the part before the dot; write `domain: {}` or drop the field",
+                p.domain()
+            ),
+        );
     }
     let version = m.require(dec, "version", "1.0.0").and_then(|n| {
         let s = dec.string(n, "version", "1.0.0")?;
@@ -469,6 +467,9 @@ fn decode_schema(dec: &mut Decoder<'_>, n: &Node) -> Vec<Column> {
             .unwrap_or_default();
         m.finish(dec);
         let (Some(name), Some(data_type)) = (name, data_type) else {
+            if let Some(name) = item.get("name").and_then(Node::as_str) {
+                dec.broken_columns.push(name.to_string());
+            }
             continue;
         };
         if !valid_column_name(&name.value) {
@@ -518,7 +519,11 @@ fn decode_type(dec: &mut Decoder<'_>, n: &Node) -> Option<Spanned<DataType>> {
             let mut span = s.span;
             // Point into the type string when it is written on one line without escapes.
             let loc = dec.location(s.span);
-            let raw = dec.source.text.get(loc.offset..loc.offset + loc.length).unwrap_or_default();
+            let raw = dec
+                .source
+                .text
+                .get(loc.offset..loc.offset + loc.length)
+                .unwrap_or_default();
             let quote = match n.kind {
                 NodeKind::Scalar { quoted: false, .. } => Some(0),
                 NodeKind::Scalar { quoted: true, .. } if raw.len() == s.value.len() + 2 => Some(1),
@@ -897,6 +902,7 @@ fn check_columns(dec: &mut Decoder<'_>, c: &Contract) {
     let exists = |dec: &mut Decoder<'_>, r: &Spanned<String>, field: &str| -> Option<DataType> {
         match c.column(&r.value) {
             Some(col) => Some(col.data_type.value.clone()),
+            None if dec.broken_columns.contains(&r.value) => None,
             None => {
                 let help = match trib_core::diagnostic::did_you_mean(&r.value, names.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
@@ -1036,7 +1042,7 @@ fn check_sql_columns(dec: &mut Decoder<'_>, c: &Contract, sql: &Spanned<String>,
     };
     let names: Vec<&str> = c.schema.iter().map(|col| col.name.value.as_str()).collect();
     for ident in idents {
-        if !names.iter().any(|n| n.eq_ignore_ascii_case(&ident)) {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(&ident)) && !dec.broken_columns.contains(&ident) {
             let help = match trib_core::diagnostic::did_you_mean(&ident, names.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("columns are: {}", names.join(", ")),

@@ -57,6 +57,9 @@ impl<T: fmt::Display> fmt::Display for Spanned<T> {
 pub(crate) struct Decoder<'s> {
     pub source: &'s Source,
     pub diags: Vec<Diagnostic>,
+    /// Columns declared with an error of their own; references to them are not
+    /// reported again.
+    pub broken_columns: Vec<String>,
 }
 
 impl<'s> Decoder<'s> {
@@ -64,6 +67,7 @@ impl<'s> Decoder<'s> {
         Self {
             source,
             diags: Vec::new(),
+            broken_columns: Vec::new(),
         }
     }
 

@@ -504,7 +504,7 @@ fn diff_checks(d: &mut Differ<'_>) {
         c.quality
             .iter()
             .filter(|q| !matches!(q.kind, CheckKind::AcceptedValues { .. }))
-            .map(|q| format!("{:?}{:?}{:?}", q.kind, q.severity, q.name))
+            .map(|q| crate::json::check_json(q).to_string())
             .collect::<Vec<_>>()
     };
     let (so, sn) = (sig(old), sig(new));

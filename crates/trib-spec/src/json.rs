@@ -65,7 +65,8 @@ pub fn contract_json(c: &Contract) -> Value {
     })
 }
 
-fn check_json(q: &QualityCheck) -> Value {
+/// One quality check as JSON; positions are not part of it.
+pub fn check_json(q: &QualityCheck) -> Value {
     let mut m = Map::new();
     m.insert("kind".into(), q.kind.name().into());
     m.insert("severity".into(), q.severity.as_str().into());

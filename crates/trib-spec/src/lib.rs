@@ -17,6 +17,7 @@ pub mod json;
 pub mod model;
 pub mod odcs;
 pub mod project;
+pub mod render;
 pub mod schema;
 pub mod sql;
 pub mod types;

@@ -185,6 +185,14 @@ fn check_project(project: &mut Project, diags: &mut Diagnostics) {
         m
     };
     let names: Vec<String> = majors.keys().map(|p| p.to_string()).collect();
+    // Products whose contract has errors of its own: references to them are not
+    // reported a second time.
+    let invalid: Vec<ProductName> = project
+        .files
+        .iter()
+        .filter(|f| f.contract.is_none())
+        .filter_map(|f| f.root.as_ref()?.get("product")?.as_str()?.parse().ok())
+        .collect();
     let role_names: Vec<&str> = project.settings.roles.iter().map(|r| r.name.as_str()).collect();
 
     let mut models = HashMap::new();
@@ -194,6 +202,7 @@ fn check_project(project: &mut Project, diags: &mut Diagnostics) {
         // Inputs exist.
         for input in c.inputs() {
             match majors.get(&input.product) {
+                None if invalid.contains(&input.product) => {}
                 None => {
                     let help = match trib_core::diagnostic::did_you_mean(
                         &input.product.to_string(),
@@ -237,6 +246,7 @@ fn check_project(project: &mut Project, diags: &mut Diagnostics) {
         for q in &c.quality {
             if let CheckKind::Relationships { to, field, .. } = &q.kind {
                 match project.latest(&to.value) {
+                    None if invalid.contains(&to.value) => {}
                     None => diags.push(
                         Diagnostic::error(
                             "project::unknown-product",
@@ -287,10 +297,10 @@ fn check_project(project: &mut Project, diags: &mut Diagnostics) {
             }
         }
         // Model SQL.
-        if let ProductSource::Model(m) = &c.source {
-            if let Some(q) = check_model_sql(&project.dir, file, c, &m.transform, &mut sql_sources, diags) {
-                models.insert((c.product.value.clone(), c.major()), q);
-            }
+        if let ProductSource::Model(m) = &c.source
+            && let Some(q) = check_model_sql(&project.dir, file, c, &m.transform, &mut sql_sources, diags)
+        {
+            models.insert((c.product.value.clone(), c.major()), q);
         }
     }
     project.models = models;

@@ -51,7 +51,10 @@ fn errors(text: &str) -> Vec<Diagnostic> {
 }
 
 fn codes_lines(diags: &[Diagnostic]) -> Vec<(String, usize)> {
-    diags.iter().map(|d| (d.code.clone(), d.location.as_ref().map_or(0, |l| l.line))).collect()
+    diags
+        .iter()
+        .map(|d| (d.code.clone(), d.location.as_ref().map_or(0, |l| l.line)))
+        .collect()
 }
 
 #[test]
@@ -68,7 +71,10 @@ fn design_example_parses_into_typed_fields() {
     assert_eq!(c.sla.completeness.as_ref().map(|x| x.target), Some(99.5));
     assert_eq!(c.retention.map(|d| d.to_string()), Some("7y".into()));
     assert_eq!(c.partition_by[0].to_string(), "day(occurred_at)");
-    assert_eq!(c.access[1].row_filter.as_ref().map(|f| f.value.as_str()), Some("region = 'EU'"));
+    assert_eq!(
+        c.access[1].row_filter.as_ref().map(|f| f.value.as_str()),
+        Some("region = 'EU'")
+    );
     assert_eq!(c.quality.len(), 4);
     assert_eq!(
         c.column("items").map(|col| col.data_type.value.clone()),
@@ -77,7 +83,10 @@ fn design_example_parses_into_typed_fields() {
     let arrow = c.arrow_schema();
     assert_eq!(arrow.fields().len(), 8);
     assert!(!arrow.field_with_name("transaction_id").expect("field").is_nullable());
-    assert_eq!(arrow.field_with_name("amount").expect("field").data_type(), &arrow_schema::DataType::Decimal128(18, 2));
+    assert_eq!(
+        arrow.field_with_name("amount").expect("field").data_type(),
+        &arrow_schema::DataType::Decimal128(18, 2)
+    );
 }
 
 #[test]
@@ -103,14 +112,27 @@ fn every_problem_is_reported_in_one_run() {
     for e in expected {
         assert!(got.contains(&(e.0.to_string(), e.1)), "missing {e:?} in {got:?}");
     }
-    let unknown = diags.iter().find(|d| d.code == "contract::unknown-field").expect("unknown field");
+    let unknown = diags
+        .iter()
+        .find(|d| d.code == "contract::unknown-field")
+        .expect("unknown field");
     assert_eq!(unknown.help.as_deref(), Some("did you mean `owner`?"));
     let status = diags.iter().find(|d| d.message.contains("activ")).expect("status");
-    assert!(status.help.as_deref().is_some_and(|h| h.contains("did you mean `active`")), "{status:?}");
+    assert!(
+        status
+            .help
+            .as_deref()
+            .is_some_and(|h| h.contains("did you mean `active`")),
+        "{status:?}"
+    );
     // The caret of a bad type points into the type string.
     let bad_type = diags.iter().find(|d| d.code == "contract::bad-type").expect("bad type");
     let loc = bad_type.location.as_ref().expect("located");
-    assert_eq!(&text[loc.offset..loc.offset + 1], "2", "points at the missing comma: {loc:?}");
+    assert_eq!(
+        &text[loc.offset..loc.offset + 1],
+        "2",
+        "points at the missing comma: {loc:?}"
+    );
 }
 
 #[test]
@@ -123,25 +145,51 @@ fn columns_named_elsewhere_must_exist_and_fit() {
         .replace("\"amount >= 0\"", "\"amont >= 0\"");
     let diags = errors(&text);
     let codes: Vec<&str> = diags.iter().map(|d| d.code.as_str()).collect();
-    for c in ["contract::bad-sequence-type", "contract::bad-partition", "contract::unknown-column", "contract::bad-key-type"] {
+    for c in [
+        "contract::bad-sequence-type",
+        "contract::bad-partition",
+        "contract::unknown-column",
+        "contract::bad-key-type",
+    ] {
         assert!(codes.contains(&c), "missing {c}: {codes:?}");
     }
-    let sql = diags.iter().find(|d| d.message.contains("amont")).expect("expect column");
+    let sql = diags
+        .iter()
+        .find(|d| d.message.contains("amont"))
+        .expect("expect column");
     assert_eq!(sql.help.as_deref(), Some("did you mean `amount`?"));
-    let cluster = diags.iter().find(|d| d.message.contains("custmer_id")).expect("cluster column");
+    let cluster = diags
+        .iter()
+        .find(|d| d.message.contains("custmer_id"))
+        .expect("cluster column");
     assert_eq!(cluster.help.as_deref(), Some("did you mean `customer_id`?"));
 }
 
 #[test]
 fn structural_yaml_problems() {
     let dup = errors(&GOOD.replace("layer: silver\n", "layer: silver\nlayer: gold\n"));
-    assert!(dup.iter().any(|d| d.code == "yaml::duplicate-key" && d.location.as_ref().map(|l| l.line) == Some(7)), "{dup:?}");
+    assert!(
+        dup.iter()
+            .any(|d| d.code == "yaml::duplicate-key" && d.location.as_ref().map(|l| l.line) == Some(7)),
+        "{dup:?}"
+    );
 
-    let dup_col = errors(&GOOD.replace("  - { name: region, type: string }", "  - { name: Status, type: string }"));
-    assert!(dup_col.iter().any(|d| d.code == "contract::duplicate-column"), "{dup_col:?}");
+    let dup_col = errors(&GOOD.replace(
+        "  - { name: region, type: string }",
+        "  - { name: Status, type: string }",
+    ));
+    assert!(
+        dup_col.iter().any(|d| d.code == "contract::duplicate-column"),
+        "{dup_col:?}"
+    );
 
     let wrong_kind = errors(&GOOD.replace("key: [transaction_id]", "key: { a: b }"));
-    assert!(wrong_kind.iter().any(|d| d.code == "contract::wrong-type" && d.message.contains("`key` must be a list")), "{wrong_kind:?}");
+    assert!(
+        wrong_kind
+            .iter()
+            .any(|d| d.code == "contract::wrong-type" && d.message.contains("`key` must be a list")),
+        "{wrong_kind:?}"
+    );
 
     let syntax = errors("product: a.b\nschema: [\n");
     assert_eq!(syntax[0].code, "yaml::syntax");
@@ -157,24 +205,66 @@ fn structural_yaml_problems() {
 #[test]
 fn field_values_are_validated() {
     let cases = [
-        (GOOD.replace("product: payments.transactions", "product: Payments"), "contract::bad-product"),
+        (
+            GOOD.replace("product: payments.transactions", "product: Payments"),
+            "contract::bad-product",
+        ),
         (GOOD.replace("version: 2.1.0", "version: 2.1"), "contract::bad-version"),
-        (GOOD.replace("availability: 99.9%", "availability: 120%"), "contract::bad-percent"),
-        (GOOD.replace("- unique: transaction_id", "- uniq: transaction_id"), "contract::unknown-field"),
-        (GOOD.replace("on_violation: drop", "on_violation: explode"), "contract::unknown-value"),
+        (
+            GOOD.replace("availability: 99.9%", "availability: 120%"),
+            "contract::bad-percent",
+        ),
+        (
+            GOOD.replace("- unique: transaction_id", "- uniq: transaction_id"),
+            "contract::unknown-field",
+        ),
+        (
+            GOOD.replace("on_violation: drop", "on_violation: explode"),
+            "contract::unknown-value",
+        ),
         (GOOD.replace("\"amount >= 0\"", "\"amount >= \""), "contract::bad-sql"),
-        (GOOD.replace("row_filter: \"region = 'EU'\"", "row_filter: \"region = = 'EU'\""), "contract::bad-sql"),
-        (GOOD.replace("materialized: merge", "materialized: merge\n  kind: http"), "contract::source-mixed"),
-        (GOOD.replace("key: [transaction_id]\n", ""), "contract::merge-without-key"),
+        (
+            GOOD.replace("row_filter: \"region = 'EU'\"", "row_filter: \"region = = 'EU'\""),
+            "contract::bad-sql",
+        ),
+        (
+            GOOD.replace("materialized: merge", "materialized: merge\n  kind: http"),
+            "contract::source-mixed",
+        ),
+        (
+            GOOD.replace("key: [transaction_id]\n", ""),
+            "contract::merge-without-key",
+        ),
         (GOOD.replace("layer: silver", "layer: bronze"), "contract::bronze-model"),
-        (GOOD.replace("event_time: occurred_at\n", ""), "contract::watermark-without-event-time"),
-        (GOOD.replace("- { name: status, type: string }", "- { name: \"status code\", type: string }"), "contract::bad-column-name"),
-        (GOOD.replace("[day(occurred_at)]", "[days(occurred_at)]"), "contract::bad-partition"),
-        (format!("{GOOD}tiers:\n  - {{ resolution: 1h, retention: 7d }}\n  - {{ resolution: 1m, retention: 90d }}\n"), "contract::bad-tiers"),
+        (
+            GOOD.replace("event_time: occurred_at\n", ""),
+            "contract::watermark-without-event-time",
+        ),
+        (
+            GOOD.replace(
+                "- { name: status, type: string }",
+                "- { name: \"status code\", type: string }",
+            ),
+            "contract::bad-column-name",
+        ),
+        (
+            GOOD.replace("[day(occurred_at)]", "[days(occurred_at)]"),
+            "contract::bad-partition",
+        ),
+        (
+            format!(
+                "{GOOD}tiers:\n  - {{ resolution: 1h, retention: 7d }}\n  - {{ resolution: 1m, retention: 90d }}\n"
+            ),
+            "contract::bad-tiers",
+        ),
     ];
     for (text, code) in cases {
         let diags = errors(&text);
-        assert!(diags.iter().any(|d| d.code == code), "expected {code}, got {:?}", codes_lines(&diags));
+        assert!(
+            diags.iter().any(|d| d.code == code),
+            "expected {code}, got {:?}",
+            codes_lines(&diags)
+        );
         for d in &diags {
             assert!(d.location.is_some(), "unlocated: {d:?}");
             assert!(d.help.is_some(), "no hint: {d:?}");
@@ -186,7 +276,9 @@ fn field_values_are_validated() {
 fn stream_sources() {
     let bronze = "product: web.clicks_raw\nversion: 1.0.0\nowner: web\nlayer: bronze\nsource: { kind: kafka, topic: clicks }\nschema:\n  - { name: id, type: string }\n";
     let c = parse_contract(Source::new("c.yaml", bronze)).contract.expect("valid");
-    assert!(matches!(&c.source, trib_spec::Source::Stream(s) if s.kind == trib_spec::StreamKind::Kafka && s.topic.as_deref() == Some("clicks")));
+    assert!(
+        matches!(&c.source, trib_spec::Source::Stream(s) if s.kind == trib_spec::StreamKind::Kafka && s.topic.as_deref() == Some("clicks"))
+    );
     let diags = errors(&bronze.replace(", topic: clicks", ""));
     assert!(diags.iter().any(|d| d.message.contains("topic")), "{diags:?}");
     let cdc = bronze.replace("kind: kafka, topic: clicks", "kind: cdc");
@@ -199,7 +291,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -207,7 +302,39 @@ impl Lcg {
 #[test]
 fn junk_never_panics() {
     let mut rng = Lcg(7);
-    let pieces = ["product:", " ", "\n", "  ", "- ", "{", "}", "[", "]", ":", "\"", "'", "&a", "*a", "!!str", "<<: *a", "~", "\t", "#", "é", "\u{0}", "schema:", "name: x", "type: list<", "decimal(99,1)", "---\n", "|", ">", "?", ",", "%YAML 1.2\n"];
+    let pieces = [
+        "product:",
+        " ",
+        "\n",
+        "  ",
+        "- ",
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        "\"",
+        "'",
+        "&a",
+        "*a",
+        "!!str",
+        "<<: *a",
+        "~",
+        "\t",
+        "#",
+        "é",
+        "\u{0}",
+        "schema:",
+        "name: x",
+        "type: list<",
+        "decimal(99,1)",
+        "---\n",
+        "|",
+        ">",
+        "?",
+        ",",
+        "%YAML 1.2\n",
+    ];
     for _ in 0..3000 {
         let mut text = String::new();
         let n = rng.next() % 40;
@@ -234,5 +361,8 @@ fn huge_and_deep_inputs_get_diagnostics() {
     assert_eq!(errors(&huge)[0].code, "yaml::too-large");
     let deep = format!("product: {}{}", "[".repeat(500), "]".repeat(500));
     let d = errors(&deep);
-    assert!(d.iter().any(|d| d.code == "yaml::too-deep" || d.code == "yaml::syntax"), "{d:?}");
+    assert!(
+        d.iter().any(|d| d.code == "yaml::too-deep" || d.code == "yaml::syntax"),
+        "{d:?}"
+    );
 }

@@ -32,7 +32,10 @@ fn contract(text: &str) -> Contract {
 }
 
 fn kinds(old: &str, new: &str) -> Vec<(Impact, &'static str)> {
-    diff(&contract(old), &contract(new)).into_iter().map(|c| (c.impact, c.kind)).collect()
+    diff(&contract(old), &contract(new))
+        .into_iter()
+        .map(|c| (c.impact, c.kind))
+        .collect()
 }
 
 #[test]
@@ -46,15 +49,47 @@ fn identical_contracts_have_no_changes() {
 #[test]
 fn breaking_changes() {
     let cases: &[(&str, &str, &str)] = &[
-        ("  - { name: note, type: string, description: Free text }\n", "", "column-removed"),
-        ("{ name: note, type: string, description: Free text }", "{ name: remark, type: string, description: Free text }", "column-renamed"),
-        ("{ name: quantity, type: int32 }", "{ name: quantity, type: string }", "type-changed"),
-        ("{ name: amount, type: \"decimal(10,2)\" }", "{ name: amount, type: \"decimal(8,2)\" }", "type-narrowed"),
-        ("{ name: status, type: string }", "{ name: status, type: string, required: true }", "column-now-required"),
+        (
+            "  - { name: note, type: string, description: Free text }\n",
+            "",
+            "column-removed",
+        ),
+        (
+            "{ name: note, type: string, description: Free text }",
+            "{ name: remark, type: string, description: Free text }",
+            "column-renamed",
+        ),
+        (
+            "{ name: quantity, type: int32 }",
+            "{ name: quantity, type: string }",
+            "type-changed",
+        ),
+        (
+            "{ name: amount, type: \"decimal(10,2)\" }",
+            "{ name: amount, type: \"decimal(8,2)\" }",
+            "type-narrowed",
+        ),
+        (
+            "{ name: status, type: string }",
+            "{ name: status, type: string, required: true }",
+            "column-now-required",
+        ),
         ("key: [order_id]", "key: [order_id, status]", "key-changed"),
-        ("partition_by: [day(ordered_at)]", "partition_by: [hour(ordered_at)]", "partition-changed"),
-        ("values: [placed, shipped, cancelled]", "values: [placed, shipped]", "accepted-values-removed"),
-        ("  - { name: updated_at, type: timestamp }\n", "  - { name: updated_at, type: timestamp }\n  - { name: channel, type: string, required: true }\n", "required-column-added"),
+        (
+            "partition_by: [day(ordered_at)]",
+            "partition_by: [hour(ordered_at)]",
+            "partition-changed",
+        ),
+        (
+            "values: [placed, shipped, cancelled]",
+            "values: [placed, shipped]",
+            "accepted-values-removed",
+        ),
+        (
+            "  - { name: updated_at, type: timestamp }\n",
+            "  - { name: updated_at, type: timestamp }\n  - { name: channel, type: string, required: true }\n",
+            "required-column-added",
+        ),
         ("sequence_by: updated_at", "sequence_by: ordered_at", "sequence-changed"),
         ("product: shop.orders", "product: shop.purchases", "product-renamed"),
     ];
@@ -66,27 +101,73 @@ fn breaking_changes() {
         let (old, new) = (contract(BASE), contract(&new));
         let changes = diff(&old, &new);
         assert_eq!(required_bump(&changes), Bump::Major, "{kind}");
-        assert!(version_problem(&old, &new, &changes).is_some_and(|p| p.contains("new major version")), "{kind}");
+        assert!(
+            version_problem(&old, &new, &changes).is_some_and(|p| p.contains("new major version")),
+            "{kind}"
+        );
     }
 }
 
 #[test]
 fn non_breaking_and_descriptive_changes() {
     let cases: &[(&str, &str, Impact, &str)] = &[
-        ("  - { name: updated_at, type: timestamp }\n", "  - { name: updated_at, type: timestamp }\n  - { name: channel, type: string }\n", Impact::NonBreaking, "column-added"),
-        ("{ name: quantity, type: int32 }", "{ name: quantity, type: int64 }", Impact::NonBreaking, "type-widened"),
-        ("{ name: amount, type: \"decimal(10,2)\" }", "{ name: amount, type: \"decimal(12,2)\" }", Impact::NonBreaking, "type-widened"),
-        ("{ name: order_id, type: string, required: true }", "{ name: order_id, type: string }", Impact::NonBreaking, "column-now-optional"),
-        ("values: [placed, shipped, cancelled]", "values: [placed, shipped, cancelled, returned]", Impact::NonBreaking, "accepted-values-added"),
-        ("description: Free text", "description: Anything the customer wrote", Impact::Descriptive, "column-described"),
-        ("description: Orders.", "description: All orders.", Impact::Descriptive, "description-changed"),
-        ("owner: shop-team", "owner: commerce-team", Impact::Descriptive, "owner-changed"),
+        (
+            "  - { name: updated_at, type: timestamp }\n",
+            "  - { name: updated_at, type: timestamp }\n  - { name: channel, type: string }\n",
+            Impact::NonBreaking,
+            "column-added",
+        ),
+        (
+            "{ name: quantity, type: int32 }",
+            "{ name: quantity, type: int64 }",
+            Impact::NonBreaking,
+            "type-widened",
+        ),
+        (
+            "{ name: amount, type: \"decimal(10,2)\" }",
+            "{ name: amount, type: \"decimal(12,2)\" }",
+            Impact::NonBreaking,
+            "type-widened",
+        ),
+        (
+            "{ name: order_id, type: string, required: true }",
+            "{ name: order_id, type: string }",
+            Impact::NonBreaking,
+            "column-now-optional",
+        ),
+        (
+            "values: [placed, shipped, cancelled]",
+            "values: [placed, shipped, cancelled, returned]",
+            Impact::NonBreaking,
+            "accepted-values-added",
+        ),
+        (
+            "description: Free text",
+            "description: Anything the customer wrote",
+            Impact::Descriptive,
+            "column-described",
+        ),
+        (
+            "description: Orders.",
+            "description: All orders.",
+            Impact::Descriptive,
+            "description-changed",
+        ),
+        (
+            "owner: shop-team",
+            "owner: commerce-team",
+            Impact::Descriptive,
+            "owner-changed",
+        ),
     ];
     for (from, to, impact, kind) in cases {
         let new = BASE.replace(from, to);
         let got = kinds(BASE, &new);
         assert!(got.contains(&(*impact, kind)), "{kind}: got {got:?}");
-        assert!(!got.iter().any(|(i, _)| *i == Impact::Breaking), "{kind} must not be breaking: {got:?}");
+        assert!(
+            !got.iter().any(|(i, _)| *i == Impact::Breaking),
+            "{kind} must not be breaking: {got:?}"
+        );
     }
 }
 
@@ -98,7 +179,10 @@ fn version_bumps_are_enforced() {
     assert_eq!(version_problem(&old, &bumped, &diff(&old, &bumped)), None);
     let minor = contract(&removed.replace("version: 1.2.0", "version: 1.3.0"));
     assert!(version_problem(&old, &minor, &diff(&old, &minor)).is_some());
-    let added = BASE.replace("  - { name: updated_at, type: timestamp }\n", "  - { name: updated_at, type: timestamp }\n  - { name: channel, type: string }\n");
+    let added = BASE.replace(
+        "  - { name: updated_at, type: timestamp }\n",
+        "  - { name: updated_at, type: timestamp }\n  - { name: channel, type: string }\n",
+    );
     let same = contract(&added);
     assert!(version_problem(&old, &same, &diff(&old, &same)).is_some_and(|p| p.contains("stayed")));
     let minor_ok = contract(&added.replace("version: 1.2.0", "version: 1.3.0"));

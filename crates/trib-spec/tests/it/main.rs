@@ -2,5 +2,6 @@
 
 mod contracts;
 mod diff;
+mod odcs;
 mod project;
 mod schema;

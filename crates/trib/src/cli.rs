@@ -1,0 +1,141 @@
+//! Command-line arguments: one `XxxArgs` per subcommand; doc comments are the help.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trib",
+    version,
+    about = "Tributary: data products from contract to query, in one binary"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Project directory (the one holding trib.toml).
+    #[arg(long, short = 'C', global = true, env = "TRIB_PROJECT", default_value = ".")]
+    pub project: PathBuf,
+    /// More logging (-v info, -vv debug); TRIB_LOG takes an env-filter.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Write logs as JSON lines.
+    #[arg(long, global = true, env = "TRIB_LOG_JSON")]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a project with example data products, models and policies.
+    Init(InitArgs),
+    /// Validate contracts, models and policies; compare versions against git.
+    Check(CheckArgs),
+    /// Classify the changes between two versions of a contract.
+    Diff(DiffArgs),
+    /// Print the JSON Schema of the contract format.
+    Schema,
+    /// Show one data product: contract, schema, lineage neighbours.
+    Show(ShowArgs),
+    /// Export or import contracts in other formats.
+    #[command(subcommand)]
+    Contract(ContractCommand),
+    /// Build the example project and run every capability on it.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to create (default: the current directory).
+    pub dir: Option<PathBuf>,
+    /// Project name (default: the directory name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Git revision to compare contract versions against (default: HEAD when the
+    /// project is in a git repository).
+    #[arg(long)]
+    pub against: Option<String>,
+    /// Skip the version comparison against git.
+    #[arg(long)]
+    pub no_git: bool,
+    /// `text` renders snippets on stderr; `json` prints diagnostics on stdout.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Old contract file, or a product address / file when `--against` is given.
+    pub old: String,
+    /// New contract file.
+    pub new: Option<PathBuf>,
+    /// Compare the working copy of OLD with this git revision.
+    #[arg(long)]
+    pub against: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Product address, e.g. `orders.orders`.
+    pub product: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContractCommand {
+    /// Write a contract in another format (ODCS v3.1).
+    Export(ExportArgs),
+    /// Read an ODCS contract and print it as a Tributary contract.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ContractFormat {
+    #[default]
+    Odcs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Product address or contract file.
+    pub product: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ContractFormat,
+    /// Write here instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// ODCS YAML file.
+    pub file: PathBuf,
+    /// Write the contract here instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to build the example project (replaced if it holds an earlier demo).
+    #[arg(long, default_value = "trib-demo")]
+    pub dir: PathBuf,
+}

@@ -1,0 +1,198 @@
+//! `trib demo`: builds the example project and runs every capability on it, printing
+//! what it did. It grows with each capability Tributary gains.
+
+use crate::Outcome;
+use crate::cli::{DemoArgs, GlobalArgs};
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+
+const MARKER: &str = ".trib-demo";
+
+pub fn run(_g: &GlobalArgs, args: &DemoArgs) -> Result<Outcome> {
+    let dir = &args.dir;
+    prepare(dir)?;
+    let name = "demo";
+    let files = crate::template::write(dir, name)?;
+    std::fs::write(
+        dir.join(MARKER),
+        "created by `trib demo`; the next `trib demo` replaces this directory\n",
+    )?;
+    println!("== 1. project");
+    println!(
+        "created `{}` with {files} files: e-commerce (orders, clickstream), IoT and finance domains",
+        dir.display()
+    );
+
+    println!("\n== 2. contracts, models and policies (trib check)");
+    let report = match super::run_checks(dir, None, false)? {
+        Ok(r) => r,
+        Err(d) => return Err(super::fatal(*d)),
+    };
+    if report.diagnostics.has_errors() {
+        eprint!(
+            "{}",
+            crate::render::snippets(&report.diagnostics, &report.project.sources)
+        );
+        bail!("the example project does not pass its own checks");
+    }
+    let project = &report.project;
+    println!(
+        "{} products, {} SQL models, {} policies: {}",
+        project.contracts().count(),
+        project.models.len(),
+        report.policies,
+        crate::render::summary(&report.diagnostics)
+    );
+    for layer in [
+        trib_spec::Layer::Bronze,
+        trib_spec::Layer::Silver,
+        trib_spec::Layer::Gold,
+        trib_spec::Layer::View,
+    ] {
+        let names: Vec<String> = project
+            .contracts()
+            .filter(|c| c.layer == layer)
+            .map(|c| c.product.value.to_string())
+            .collect();
+        if !names.is_empty() {
+            println!("  {:<7} {}", layer.to_string(), names.join(", "));
+        }
+    }
+
+    println!("\n== 3. lineage (inputs of each model)");
+    for c in project.contracts() {
+        if !c.inputs().is_empty() {
+            let inputs: Vec<String> = c.inputs().iter().map(|i| i.value.to_string()).collect();
+            println!("  {} ← {}", c.product.value, inputs.join(", "));
+        }
+    }
+
+    println!("\n== 4. one product (trib show orders.orders)");
+    let orders: trib_spec::ProductName = "orders.orders".parse()?;
+    let contract = project
+        .latest(&orders)
+        .context("the example has `orders.orders`")?
+        .clone();
+    print!("{}", super::show::describe(project, &contract));
+
+    println!("\n== 5. governance: a PII product without access roles");
+    let raw_path = dir.join("products/orders/orders_raw.yaml");
+    let original = std::fs::read_to_string(&raw_path)?;
+    let without_access = strip_block(&original, "access:");
+    std::fs::write(&raw_path, &without_access)?;
+    let caught = match super::run_checks(dir, None, false)? {
+        Ok(r) => r.diagnostics,
+        Err(d) => return Err(super::fatal(*d)),
+    };
+    std::fs::write(&raw_path, &original)?;
+    let policy_hits: Vec<_> = caught.iter().filter(|d| d.code.starts_with("policy::")).collect();
+    if policy_hits.is_empty() {
+        bail!("the PII policy did not catch a product without access roles");
+    }
+    for d in &policy_hits {
+        let at = d
+            .location
+            .as_ref()
+            .map(|l| format!("{}:{}: ", l.file, l.line))
+            .unwrap_or_default();
+        println!("  caught: {at}[{}] {}", d.code, d.message);
+    }
+
+    println!("\n== 6. breaking change detection (trib diff)");
+    let old = super::diff::load_contract(
+        "orders.yaml@1.0.0",
+        std::fs::read_to_string(dir.join("products/orders/orders.yaml"))?,
+    )?;
+    let changed_text = old
+        .text
+        .replace(
+            "  - { name: customer_email, type: string, pii: true, classification: confidential }\n",
+            "",
+        )
+        .replace(
+            "{ name: country, type: string }",
+            "{ name: country, type: string, required: true }",
+        )
+        .replace(
+            "{ name: currency, type: string }",
+            "{ name: currency, type: string }\n  - { name: channel, type: string }",
+        )
+        .replace("version: 1.0.0", "version: 1.1.0");
+    let new = super::diff::load_contract("orders.yaml@1.1.0", changed_text)?;
+    let changes = trib_spec::diff::diff(&old.contract, &new.contract);
+    let problem = trib_spec::diff::version_problem(&old.contract, &new.contract, &changes);
+    for line in super::diff::report(&old, &new, &changes, problem.as_deref()).lines() {
+        println!("  {line}");
+    }
+
+    println!("\n== 7. ODCS v3.1 interchange (trib contract export / import)");
+    let odcs_dir = dir.join("odcs");
+    std::fs::create_dir_all(&odcs_dir)?;
+    let mut round_trips = 0;
+    let mut total = 0;
+    for c in project.contracts() {
+        total += 1;
+        let doc = trib_spec::odcs::export(c);
+        let text = trib_spec::odcs::to_yaml(&doc);
+        let path = odcs_dir.join(format!("{}.odcs.yaml", c.product.value));
+        std::fs::write(&path, &text)?;
+        let back = trib_spec::odcs::import(&trib_spec::yaml::Source::new(path.display().to_string(), text))
+            .map_err(|d| super::fatal(*d))?;
+        if back.contract.as_ref() == Some(c) {
+            round_trips += 1;
+        }
+    }
+    println!(
+        "  exported {total} contracts to `{}`; {round_trips}/{total} import back unchanged",
+        odcs_dir.display()
+    );
+
+    println!(
+        "\ndone. explore with: cd {} && trib check && trib show web.clicks",
+        dir.display()
+    );
+    Ok(if round_trips == total {
+        Outcome::Ok
+    } else {
+        Outcome::Problems
+    })
+}
+
+/// Makes `dir` ready: absent, empty, or an earlier demo (replaced).
+fn prepare(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
+    if empty {
+        return Ok(());
+    }
+    if dir.join(MARKER).exists() {
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("cannot remove the earlier demo in `{}`", dir.display()))?;
+        return Ok(());
+    }
+    bail!(
+        "`{}` exists and was not made by `trib demo`; hint: pass `--dir` with another directory",
+        dir.display()
+    )
+}
+
+/// Removes a top-level YAML block (`key:` and its indented lines).
+fn strip_block(text: &str, key: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if line.starts_with(key) {
+            skipping = true;
+            continue;
+        }
+        if skipping && (line.starts_with(' ') || line.starts_with('-')) {
+            continue;
+        }
+        skipping = false;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,37 @@
+//! One module per subcommand.
+
+mod check;
+mod contract;
+mod demo;
+mod diff;
+mod init;
+mod show;
+
+use crate::Outcome;
+use crate::cli::{Cli, Command};
+use anyhow::Result;
+
+pub use check::run_checks;
+
+pub fn run(cli: Cli) -> Result<Outcome> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Init(a) => init::run(g, &a),
+        Command::Check(a) => check::run(g, &a),
+        Command::Diff(a) => diff::run(g, &a),
+        Command::Schema => {
+            println!("{}", trib_spec::schema::json_schema_text().trim_end());
+            Ok(Outcome::Ok)
+        }
+        Command::Show(a) => show::run(g, &a),
+        Command::Contract(c) => contract::run(g, c),
+        Command::Demo(a) => demo::run(g, &a),
+    }
+}
+
+/// Turns a fatal diagnostic (e.g. a broken trib.toml) into an error with its rendering.
+pub fn fatal(d: trib_core::Diagnostic) -> anyhow::Error {
+    let mut diags = trib_core::Diagnostics::new();
+    diags.push(d);
+    anyhow::anyhow!("{}", crate::render::snippets(&diags, &Default::default()).trim_end())
+}

@@ -1,0 +1,135 @@
+use crate::Outcome;
+use crate::cli::{GlobalArgs, OutputFormat, ShowArgs};
+use anyhow::{Result, bail};
+use std::fmt::Write;
+use trib_spec::{Contract, Project};
+
+pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<Outcome> {
+    let project = trib_spec::load_project(&g.project).map_err(|d| super::fatal(*d))?;
+    let name: trib_spec::ProductName = args.product.parse().map_err(|e: trib_spec::ProductNameError| {
+        anyhow::anyhow!("{e}; hint: {}", trib_spec::ProductNameError::HINT)
+    })?;
+    let Some(c) = project.latest(&name) else {
+        bail!("no product `{name}` in this project; hint: `trib check` lists the products");
+    };
+    match args.format {
+        OutputFormat::Json => {
+            let mut doc = trib_spec::json::contract_json(c);
+            doc["downstream"] = downstream(&project, c).into();
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        OutputFormat::Text => print!("{}", describe(&project, c)),
+    }
+    Ok(Outcome::Ok)
+}
+
+fn downstream(project: &Project, c: &Contract) -> Vec<String> {
+    project
+        .contracts()
+        .filter(|d| d.inputs().iter().any(|i| i.product == c.product.value))
+        .map(|d| d.product.value.to_string())
+        .collect()
+}
+
+/// A readable page about one product.
+pub fn describe(project: &Project, c: &Contract) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} v{} ({}, {})",
+        c.product.value, c.version.value, c.layer, c.status
+    );
+    if let Some(d) = &c.description {
+        let _ = writeln!(out, "  {d}");
+    }
+    let _ = writeln!(out, "owner:      {}", c.owner);
+    let _ = writeln!(out, "address:    /v1/products/{}/v{}", c.product.value, c.major());
+    match &c.source {
+        trib_spec::Source::Stream(s) => {
+            let topic = s.topic.as_ref().map(|t| format!(" topic {t}")).unwrap_or_default();
+            let _ = writeln!(out, "source:     {} stream, {}{topic}", s.kind, s.format);
+        }
+        trib_spec::Source::Model(m) => {
+            let inputs: Vec<String> = m.inputs.iter().map(|i| i.value.to_string()).collect();
+            let _ = writeln!(
+                out,
+                "source:     {} ← {} ({})",
+                m.materialized,
+                inputs.join(", "),
+                m.transform.value
+            );
+        }
+    }
+    let down = downstream(project, c);
+    if !down.is_empty() {
+        let _ = writeln!(out, "downstream: {}", down.join(", "));
+    }
+    if !c.key.is_empty() {
+        let _ = writeln!(
+            out,
+            "key:        {}",
+            c.key.iter().map(|k| k.value.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if let Some(e) = &c.event_time {
+        let wm = c
+            .watermark
+            .as_ref()
+            .map(|w| format!(", watermark {} late → {}", w.allowed_lateness, w.late))
+            .unwrap_or_default();
+        let _ = writeln!(out, "event time: {}{wm}", e.value);
+    }
+    let _ = writeln!(out, "schema:");
+    for col in &c.schema {
+        let mut flags = Vec::new();
+        if col.required {
+            flags.push("required".to_string());
+        }
+        if col.pii {
+            flags.push("pii".to_string());
+        }
+        if let Some(cl) = col.classification {
+            flags.push(cl.to_string());
+        }
+        let arrow = format!("{}", col.data_type.to_arrow());
+        let _ = writeln!(
+            out,
+            "  {:<18} {:<28} {:<36} {}",
+            col.name.value,
+            col.data_type.value.to_string(),
+            arrow,
+            flags.join(" ")
+        );
+    }
+    if c.sla != Default::default() {
+        let mut parts = Vec::new();
+        if let Some(f) = c.sla.freshness {
+            parts.push(format!("freshness {f}"));
+        }
+        if let Some(a) = c.sla.availability {
+            parts.push(format!("availability {a}%"));
+        }
+        if let Some(x) = &c.sla.completeness {
+            parts.push(format!("completeness {}% within {}", x.target, x.within));
+        }
+        let _ = writeln!(out, "sla:        {}", parts.join(", "));
+    }
+    for a in &c.access {
+        let filter = a
+            .row_filter
+            .as_ref()
+            .map(|f| format!(" where {}", f.value))
+            .unwrap_or_default();
+        let _ = writeln!(out, "access:     {} {}{filter}", a.role.value, a.level);
+    }
+    let _ = writeln!(
+        out,
+        "quality:    {} checks ({})",
+        c.quality.len(),
+        c.quality.iter().map(|q| q.kind.name()).collect::<Vec<_>>().join(", ")
+    );
+    if let Some(r) = c.retention {
+        let _ = writeln!(out, "retention:  {r}");
+    }
+    out
+}

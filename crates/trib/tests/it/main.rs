@@ -1,0 +1,92 @@
+//! End-to-end tests of the `trib` binary: real processes, real files, real git.
+
+mod check;
+mod commands;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `trib` in `dir` without colour, as a user would.
+pub fn trib(dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_trib"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("TRIB_LOG")
+        .env_remove("TRIB_PROJECT")
+        .output()
+        .expect("trib runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A fresh example project (`trib init`) in a temporary directory.
+pub struct Example {
+    _tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+}
+
+impl Example {
+    pub fn init() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let run = trib(tmp.path(), &["init", "shop"]);
+        assert_eq!(run.code, 0, "init: {}", run.stderr);
+        let dir = tmp.path().join("shop");
+        Self { _tmp: tmp, dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).expect("read")
+    }
+
+    /// Replaces `from` by `to` in a project file; the edit must apply.
+    pub fn edit(&self, rel: &str, from: &str, to: &str) {
+        let text = self.read(rel);
+        assert!(text.contains(from), "`{from}` not in {rel}");
+        std::fs::write(self.path(rel), text.replacen(from, to, 1)).expect("write");
+    }
+
+    pub fn trib(&self, args: &[&str]) -> Run {
+        trib(&self.dir, args)
+    }
+
+    pub fn git(&self, args: &[&str]) {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=Test",
+                "-c",
+                "user.email=test@example.com",
+                "-c",
+                "init.defaultBranch=main",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+pub fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop")
+}
