@@ -75,7 +75,27 @@ pub fn run(_g: &GlobalArgs, args: &DemoArgs) -> Result<Outcome> {
         .clone();
     print!("{}", super::show::describe(project, &contract));
 
-    println!("\n== 5. governance: a PII product without access roles");
+    println!("\n== 5. mistakes in a contract, all reported in one run");
+    let orders_path = dir.join("products/orders/orders.yaml");
+    let orders_text = std::fs::read_to_string(&orders_path)?;
+    let typo = orders_text
+        .replace("sequence_by: updated_at", "sequense_by: updated_at")
+        .replace("{ name: amount, type: \"decimal(12,2)\"", "{ name: amount, type: \"decimal(12 2)\"")
+        .replace("key: [order_id]", "key: [order_no]");
+    std::fs::write(&orders_path, &typo)?;
+    let found = match super::run_checks(dir, None, false)? {
+        Ok(r) => r,
+        Err(d) => return Err(super::fatal(*d)),
+    };
+    std::fs::write(&orders_path, &orders_text)?;
+    if found.diagnostics.error_count() < 3 {
+        bail!("the three mistakes were not all reported: {:?}", found.diagnostics);
+    }
+    for line in crate::render::snippets(&found.diagnostics, &found.project.sources).lines() {
+        println!("  {line}");
+    }
+
+    println!("\n== 6. governance: a PII product without access roles");
     let raw_path = dir.join("products/orders/orders_raw.yaml");
     let original = std::fs::read_to_string(&raw_path)?;
     let without_access = strip_block(&original, "access:");
@@ -98,7 +118,7 @@ pub fn run(_g: &GlobalArgs, args: &DemoArgs) -> Result<Outcome> {
         println!("  caught: {at}[{}] {}", d.code, d.message);
     }
 
-    println!("\n== 6. breaking change detection (trib diff)");
+    println!("\n== 7. breaking change detection (trib diff)");
     let old = super::diff::load_contract(
         "orders.yaml@1.0.0",
         std::fs::read_to_string(dir.join("products/orders/orders.yaml"))?,
@@ -125,7 +145,7 @@ pub fn run(_g: &GlobalArgs, args: &DemoArgs) -> Result<Outcome> {
         println!("  {line}");
     }
 
-    println!("\n== 7. ODCS v3.1 interchange (trib contract export / import)");
+    println!("\n== 8. ODCS v3.1 interchange (trib contract export / import)");
     let odcs_dir = dir.join("odcs");
     std::fs::create_dir_all(&odcs_dir)?;
     let mut round_trips = 0;
