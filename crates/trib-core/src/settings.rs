@@ -171,6 +171,30 @@ impl Settings {
         Self::parse(&text, &file)
     }
 
+    /// Applies `TRIB_*` overrides from the environment (or any list of variables):
+    /// `TRIB_PROJECT_NAME`, `TRIB_STORAGE_ROOT`, `TRIB_CATALOG_URL`,
+    /// `TRIB_CERTIFICATION_PROBATION`, `TRIB_POLICIES_DIR`.
+    pub fn with_env(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, Box<Diagnostic>> {
+        for (key, value) in vars {
+            match key.as_str() {
+                "TRIB_PROJECT_NAME" => self.project.name = value,
+                "TRIB_STORAGE_ROOT" => self.storage.root = value,
+                "TRIB_CATALOG_URL" => self.catalog.url = value,
+                "TRIB_POLICIES_DIR" => self.policies.dir = value,
+                "TRIB_CERTIFICATION_PROBATION" => {
+                    self.certification.probation = Duration::parse(&value).map_err(|e| {
+                        Box::new(
+                            Diagnostic::error("settings::invalid", format!("`TRIB_CERTIFICATION_PROBATION`: {e}"))
+                                .with_help(crate::duration::DurationError::HINT),
+                        )
+                    })?;
+                }
+                _ => {}
+            }
+        }
+        Ok(self)
+    }
+
     pub fn role(&self, name: &str) -> Option<&RoleSettings> {
         self.roles.iter().find(|r| r.name == name)
     }
@@ -184,6 +208,21 @@ mod tests {
     fn defaults_fill_in() {
         let s = Settings::parse("[project]\nname = \"x\"\n", "trib.toml").expect("parse");
         assert_eq!(s, Settings::with_name("x"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let s = Settings::with_name("x")
+            .with_env([
+                ("TRIB_STORAGE_ROOT".to_string(), "s3://bucket/lake".to_string()),
+                ("TRIB_CERTIFICATION_PROBATION".to_string(), "3d".to_string()),
+                ("HOME".to_string(), "/root".to_string()),
+            ])
+            .expect("valid");
+        assert_eq!(s.storage.root, "s3://bucket/lake");
+        assert_eq!(s.certification.probation.as_secs(), 3 * 86_400);
+        let bad = Settings::with_name("x").with_env([("TRIB_CERTIFICATION_PROBATION".to_string(), "soon".to_string())]);
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -25,5 +25,5 @@ pub mod yaml;
 
 pub use contract::{ContractFile, parse_contract};
 pub use model::*;
-pub use project::{Project, load_project};
+pub use project::{Project, load_project, load_project_with};
 pub use types::DataType;

@@ -43,10 +43,15 @@ impl Project {
     }
 }
 
-/// Loads a project and runs every check that does not need data. A missing or broken
-/// `trib.toml` is the only fatal problem; everything else is a diagnostic.
+/// Loads a project with the settings of its `trib.toml` alone (no environment
+/// overrides). A missing or broken `trib.toml` is the only fatal problem.
 pub fn load_project(dir: &Path) -> Result<Project, Box<Diagnostic>> {
-    let settings = Settings::load(dir)?;
+    Ok(load_project_with(dir, Settings::load(dir)?))
+}
+
+/// Loads a project with settings merged by the caller and runs every check that does
+/// not need data; every problem is a diagnostic.
+pub fn load_project_with(dir: &Path, settings: Settings) -> Project {
     let products_dir = dir.join(&settings.project.products);
     let mut paths = Vec::new();
     collect_yaml(&products_dir, &mut paths);
@@ -106,7 +111,7 @@ pub fn load_project(dir: &Path) -> Result<Project, Box<Diagnostic>> {
     check_project(&mut project, &mut diagnostics);
     diagnostics.sort();
     project.diagnostics = diagnostics;
-    Ok(project)
+    project
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) {

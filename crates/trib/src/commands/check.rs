@@ -17,7 +17,7 @@ pub struct CheckReport {
 /// Loads the project, runs every contract, model and policy check and, when `against`
 /// is given (or the project is in git), compares versions with that revision.
 pub fn run_checks(dir: &Path, against: Option<&str>, use_git: bool) -> Result<Result<CheckReport, Box<Diagnostic>>> {
-    let mut project = match trib_spec::load_project(dir) {
+    let mut project = match super::project(dir) {
         Ok(p) => p,
         Err(d) => return Ok(Err(d)),
     };

@@ -19,7 +19,7 @@ fn export(g: &GlobalArgs, args: &ExportArgs) -> Result<Outcome> {
         let name: trib_spec::ProductName = args.product.parse().map_err(|e: trib_spec::ProductNameError| {
             anyhow::anyhow!("`{}` is neither a file nor a product address: {e}", args.product)
         })?;
-        let project = trib_spec::load_project(&g.project).map_err(|d| super::fatal(*d))?;
+        let project = super::project(&g.project).map_err(|d| super::fatal(*d))?;
         match project.latest(&name) {
             Some(c) => c.clone(),
             None => bail!(

@@ -80,7 +80,10 @@ pub fn run(_g: &GlobalArgs, args: &DemoArgs) -> Result<Outcome> {
     let orders_text = std::fs::read_to_string(&orders_path)?;
     let typo = orders_text
         .replace("sequence_by: updated_at", "sequense_by: updated_at")
-        .replace("{ name: amount, type: \"decimal(12,2)\"", "{ name: amount, type: \"decimal(12 2)\"")
+        .replace(
+            "{ name: amount, type: \"decimal(12,2)\"",
+            "{ name: amount, type: \"decimal(12 2)\"",
+        )
         .replace("key: [order_id]", "key: [order_no]");
     std::fs::write(&orders_path, &typo)?;
     let found = match super::run_checks(dir, None, false)? {

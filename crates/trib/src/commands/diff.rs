@@ -62,7 +62,7 @@ fn resolve(project: &Path, what: &str) -> Result<PathBuf> {
         return Ok(p);
     }
     if let Ok(name) = what.parse::<trib_spec::ProductName>() {
-        let proj = trib_spec::load_project(project).map_err(|d| super::fatal(*d))?;
+        let proj = super::project(project).map_err(|d| super::fatal(*d))?;
         if let Some(f) = proj.file_of(&name) {
             return Ok(project.join(&f.source.name));
         }

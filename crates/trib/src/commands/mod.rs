@@ -29,6 +29,16 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     }
 }
 
+/// The project's settings: `trib.toml`, then `TRIB_*` variables. Merged here, once.
+pub fn settings(dir: &std::path::Path) -> Result<trib_core::Settings, Box<trib_core::Diagnostic>> {
+    trib_core::Settings::load(dir)?.with_env(std::env::vars())
+}
+
+/// Loads and checks the project in `dir` with merged settings.
+pub fn project(dir: &std::path::Path) -> Result<trib_spec::Project, Box<trib_core::Diagnostic>> {
+    Ok(trib_spec::load_project_with(dir, settings(dir)?))
+}
+
 /// Turns a fatal diagnostic (e.g. a broken trib.toml) into an error with its rendering.
 pub fn fatal(d: trib_core::Diagnostic) -> anyhow::Error {
     let mut diags = trib_core::Diagnostics::new();

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use trib_spec::{Contract, Project};
 
 pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<Outcome> {
-    let project = trib_spec::load_project(&g.project).map_err(|d| super::fatal(*d))?;
+    let project = super::project(&g.project).map_err(|d| super::fatal(*d))?;
     let name: trib_spec::ProductName = args.product.parse().map_err(|e: trib_spec::ProductNameError| {
         anyhow::anyhow!("{e}; hint: {}", trib_spec::ProductNameError::HINT)
     })?;

@@ -236,3 +236,42 @@ fn broken_settings() {
     assert!(run.stderr.contains("settings::invalid"), "{}", run.stderr);
     assert!(run.stderr.contains("storag"), "{}", run.stderr);
 }
+
+#[test]
+fn binary_junk_and_huge_files_get_diagnostics() {
+    let ex = Example::init();
+    std::fs::write(
+        ex.path("products/orders/junk.yaml"),
+        [0xff, 0xfe, 0x00, 0x12, 0x80, b'\n'],
+    )
+    .expect("write");
+    std::fs::write(ex.path("products/orders/nul.yaml"), "product: orders.nul\x00\n").expect("write");
+    let huge = format!("product: orders.huge\ndescription: \"{}\"\n", "x".repeat(5 << 20));
+    std::fs::write(ex.path("products/orders/huge.yaml"), huge).expect("write");
+    let run = ex.trib(&["check", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let codes: Vec<&str> = doc["diagnostics"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|d| d["code"].as_str())
+        .collect();
+    for code in ["yaml::not-utf8", "yaml::binary", "yaml::too-large"] {
+        assert!(codes.contains(&code), "missing {code}: {codes:?}");
+    }
+}
+
+#[test]
+fn settings_come_from_the_environment_too() {
+    let ex = Example::init();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trib"))
+        .arg("check")
+        .current_dir(&ex.dir)
+        .env("NO_COLOR", "1")
+        .env("TRIB_POLICIES_DIR", "no-such-dir")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("0 policies"), "{stderr}");
+}
