@@ -420,3 +420,23 @@ impl Contract {
         self.schema.iter().filter(|c| c.pii)
     }
 }
+
+/// Schema of every product's dead-letter table: records rejected on the way in, with
+/// where they came from, why, and the raw payload.
+pub fn dead_letter_schema() -> arrow_schema::Schema {
+    use arrow_schema::{DataType as A, Field, TimeUnit};
+    arrow_schema::Schema::new(vec![
+        Field::new(
+            "received_at",
+            A::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("source", A::Utf8, false),
+        Field::new("batch_id", A::Utf8, false),
+        Field::new("position", A::Int64, false),
+        Field::new("reason", A::Utf8, false),
+        Field::new("field", A::Utf8, true),
+        Field::new("message", A::Utf8, false),
+        Field::new("raw", A::Utf8, false),
+    ])
+}

@@ -1,0 +1,59 @@
+//! Wire formats of incoming bodies and files.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line.
+    Ndjson,
+    /// One JSON array of objects.
+    JsonArray,
+    /// CSV with a header row.
+    Csv,
+}
+
+impl Format {
+    /// From an HTTP `Content-Type` (parameters ignored).
+    pub fn from_content_type(ct: &str) -> Option<Self> {
+        let mime = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        match mime.as_str() {
+            "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines"
+            | "application/jsonlines" => Some(Self::Ndjson),
+            "application/json" => Some(Self::JsonArray),
+            "text/csv" | "application/csv" => Some(Self::Csv),
+            _ => None,
+        }
+    }
+
+    /// From a file name's extension.
+    pub fn from_path(path: &std::path::Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "ndjson" | "jsonl" => Some(Self::Ndjson),
+            "json" => Some(Self::JsonArray),
+            "csv" => Some(Self::Csv),
+            _ => None,
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "ndjson" | "jsonl" => Some(Self::Ndjson),
+            "json" => Some(Self::JsonArray),
+            "csv" => Some(Self::Csv),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Ndjson => "NDJSON",
+            Format::JsonArray => "JSON",
+            Format::Csv => "CSV",
+        })
+    }
+}

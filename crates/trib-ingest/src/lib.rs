@@ -1,0 +1,46 @@
+//! Incoming records: decoded from their wire format, validated against the product's
+//! contract, and split into typed Arrow rows for bronze and dead letters for the rest.
+//!
+//! ```text
+//!   bytes ──format──► records (raw text each) ──validate──► RecordBatch (bronze)
+//!                                   │                  └──► DeadLetter (raw + reason)
+//!                                   └── malformed ─────────► DeadLetter
+//! ```
+//!
+//! The law: every record received ends either in the batch or in the dead letters, and
+//! the counts add up ([`Validated::received`]). This crate must not write tables; the
+//! lake does that.
+
+pub mod dead_letter;
+pub mod decode;
+pub mod format;
+pub mod validate;
+mod value;
+
+pub use dead_letter::{DeadLetter, Reason};
+pub use decode::{Record, decode};
+pub use format::Format;
+pub use validate::{Validated, Validator};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The body as a whole cannot be read (not one bad record: the framing is broken).
+    #[error("the body is not valid {format}: {message}")]
+    Malformed { format: Format, message: String },
+    /// Arrow refused rows that validation accepted: a bug, not bad input.
+    #[error("internal error building Arrow rows for `{product}`: {source}")]
+    Arrow {
+        product: String,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+}
+
+impl Error {
+    /// Whether the sender can fix this by changing the input.
+    pub fn is_user_error(&self) -> bool {
+        matches!(self, Error::Malformed { .. })
+    }
+}

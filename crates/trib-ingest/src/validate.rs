@@ -1,0 +1,197 @@
+//! Records → typed Arrow rows of the contract's schema, or dead letters.
+
+use crate::dead_letter::{DeadLetter, Reason};
+use crate::decode::{Fields, Record};
+use crate::value::{coerce, preview};
+use crate::{Error, Result};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use trib_spec::{Contract, DataType};
+
+struct Column {
+    name: String,
+    data_type: DataType,
+    required: bool,
+}
+
+/// Validates records against one contract version.
+pub struct Validator {
+    product: String,
+    columns: Vec<Column>,
+    schema: SchemaRef,
+}
+
+/// The outcome of validating one batch.
+#[derive(Debug)]
+pub struct Validated {
+    /// Accepted rows, in the contract's schema.
+    pub batch: RecordBatch,
+    /// Positions of the accepted rows, in batch order.
+    pub accepted_positions: Vec<u64>,
+    pub dead_letters: Vec<DeadLetter>,
+    /// Fields sent that the contract does not declare, with how often; they are not kept.
+    pub unknown_fields: BTreeMap<String, u64>,
+}
+
+impl Validated {
+    /// Records received: always accepted + dead-lettered.
+    pub fn received(&self) -> usize {
+        self.batch.num_rows() + self.dead_letters.len()
+    }
+}
+
+impl Validator {
+    pub fn new(contract: &Contract) -> Self {
+        Self {
+            product: contract.product.value.to_string(),
+            columns: contract
+                .schema
+                .iter()
+                .map(|c| Column {
+                    name: c.name.value.clone(),
+                    data_type: c.data_type.value.clone(),
+                    required: c.required,
+                })
+                .collect(),
+            schema: Arc::new(contract.arrow_schema()),
+        }
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    pub fn validate(&self, records: Vec<Record>) -> Result<Validated> {
+        let mut rows: Vec<Value> = Vec::with_capacity(records.len());
+        let mut accepted_positions = Vec::with_capacity(records.len());
+        let mut dead_letters = Vec::new();
+        let mut unknown_fields: BTreeMap<String, u64> = BTreeMap::new();
+        for record in records {
+            let (fields, text) = match record.fields {
+                Fields::Json(Value::Object(m)) => (m, false),
+                Fields::Text(m) => (m, true),
+                Fields::Json(other) => {
+                    dead_letters.push(DeadLetter {
+                        position: record.position,
+                        reason: Reason::NotAnObject,
+                        field: None,
+                        message: format!(
+                            "a record must be a JSON object, found {} {}",
+                            crate::decode::kind(&other),
+                            preview(&other)
+                        ),
+                        raw: record.raw,
+                    });
+                    continue;
+                }
+                Fields::Malformed(why) => {
+                    dead_letters.push(DeadLetter {
+                        position: record.position,
+                        reason: Reason::Malformed,
+                        field: None,
+                        message: why,
+                        raw: record.raw,
+                    });
+                    continue;
+                }
+            };
+            match self.row(&fields, text) {
+                Ok(row) => {
+                    for k in fields.keys() {
+                        if !self.columns.iter().any(|c| &c.name == k) {
+                            *unknown_fields.entry(k.clone()).or_default() += 1;
+                        }
+                    }
+                    rows.push(Value::Object(row));
+                    accepted_positions.push(record.position);
+                }
+                Err((reason, field, message)) => dead_letters.push(DeadLetter {
+                    position: record.position,
+                    reason,
+                    field: Some(field),
+                    message,
+                    raw: record.raw,
+                }),
+            }
+        }
+        let batch = self.to_batch(&rows)?;
+        Ok(Validated {
+            batch,
+            accepted_positions,
+            dead_letters,
+            unknown_fields,
+        })
+    }
+
+    /// One record → one canonical row, or the first problem found (reason, field, message).
+    fn row(&self, fields: &Map<String, Value>, text: bool) -> Result<Map<String, Value>, (Reason, String, String)> {
+        let mut row = Map::with_capacity(self.columns.len());
+        for col in &self.columns {
+            let v = fields.get(&col.name).or_else(|| {
+                fields
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&col.name))
+                    .map(|(_, v)| v)
+            });
+            match v {
+                None | Some(Value::Null) => {
+                    if col.required {
+                        let message = match v {
+                            None => format!("required field `{}` ({}) is missing", col.name, col.data_type),
+                            Some(_) => format!("required field `{}` ({}) is null", col.name, col.data_type),
+                        };
+                        return Err((Reason::MissingRequired, col.name.clone(), message));
+                    }
+                    row.insert(col.name.clone(), Value::Null);
+                }
+                Some(v) => match coerce(v, &col.data_type, text) {
+                    Ok(c) => {
+                        row.insert(col.name.clone(), c);
+                    }
+                    Err(m) => {
+                        let reason = if m.out_of_range {
+                            Reason::OutOfRange
+                        } else {
+                            Reason::TypeMismatch
+                        };
+                        return Err((reason, col.name.clone(), format!("field `{}`: {}", col.name, m.message)));
+                    }
+                },
+            }
+        }
+        Ok(row)
+    }
+
+    fn to_batch(&self, rows: &[Value]) -> Result<RecordBatch> {
+        let arrow_err = |source| Error::Arrow {
+            product: self.product.clone(),
+            source,
+        };
+        let mut decoder = arrow::json::ReaderBuilder::new(self.schema.clone())
+            .with_batch_size(rows.len().max(1))
+            .build_decoder()
+            .map_err(arrow_err)?;
+        // Through JSON text rather than `serialize`: numbers keep their exact digits.
+        let mut text = Vec::with_capacity(rows.len() * 128);
+        for row in rows {
+            serde_json::to_writer(&mut text, row)
+                .map_err(|e| arrow_err(arrow::error::ArrowError::JsonError(e.to_string())))?;
+            text.push(b'\n');
+        }
+        let mut offset = 0;
+        while offset < text.len() {
+            let read = decoder.decode(&text[offset..]).map_err(arrow_err)?;
+            if read == 0 {
+                break;
+            }
+            offset += read;
+        }
+        Ok(decoder
+            .flush()
+            .map_err(arrow_err)?
+            .unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone())))
+    }
+}

@@ -1,0 +1,25 @@
+//! The Delta Lake tables of data products, on delta-rs.
+//!
+//! ```text
+//!   Lake (storage root: local dir or s3://bucket/prefix)
+//!     ├── <domain>/<name>/v<major>/                 one table per product major version
+//!     └── _dead_letters/<domain>/<name>/v<major>/   rejected records with their reasons
+//!
+//!   append(batch, txn = (app_id, version)) ── already committed? ── yes ─► skipped
+//!                                           └─ no ─► one Delta commit carrying the txn
+//! ```
+//!
+//! Every append can carry a Delta application transaction (`txn` action): the commit
+//! records `(app_id, version)` atomically with the data, so a retried or replayed batch
+//! is recognised and never lands twice. This crate knows tables, not records: decoding
+//! and validation live in `trib-ingest`.
+
+mod error;
+mod location;
+mod partition;
+mod table;
+
+pub use error::{Error, Result};
+pub use location::Lake;
+pub use partition::partition_columns;
+pub use table::{Appended, ProductTable, TableKind};

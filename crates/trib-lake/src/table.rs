@@ -1,0 +1,282 @@
+//! One product's Delta table: created from the contract, appended to idempotently,
+//! read at any version.
+
+use crate::error::{Error, Operation, Result};
+use crate::location::Lake;
+use crate::partition::{PartitionColumn, partition_columns, table_schema, with_partition_values};
+use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::datafusion::prelude::SessionContext;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::{StructType, Transaction};
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableError, TableProperty};
+use std::sync::Arc;
+use trib_spec::{Contract, Layer};
+use url::Url;
+
+/// Which of a product's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// The product's data.
+    Data,
+    /// Records rejected on the way in.
+    DeadLetters,
+}
+
+/// An open product table.
+pub struct ProductTable {
+    table: DeltaTable,
+    name: String,
+    schema: SchemaRef,
+    partitions: Vec<PartitionColumn>,
+}
+
+/// The outcome of an idempotent append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Written in this table version.
+    Committed { version: u64, rows: usize },
+    /// The transaction was already committed earlier; nothing written.
+    AlreadyCommitted,
+    /// Nothing to write.
+    Empty,
+}
+
+impl ProductTable {
+    /// Opens a product's table, creating it from the contract on first use.
+    pub async fn open_or_create(lake: &Lake, contract: &Contract, kind: TableKind) -> Result<Self> {
+        let (url, schema, partitions, name) = match kind {
+            TableKind::Data => {
+                let partitions = partition_columns(contract);
+                let schema = table_schema(&contract.arrow_schema(), &partitions);
+                (
+                    lake.product_url(&contract.product, contract.major()),
+                    schema,
+                    partitions,
+                    contract.product.value.to_string(),
+                )
+            }
+            TableKind::DeadLetters => (
+                lake.dead_letter_url(&contract.product, contract.major()),
+                Arc::new(trib_spec::dead_letter_schema()),
+                Vec::new(),
+                format!("{} (dead letters)", contract.product.value),
+            ),
+        };
+        let delta_err = |operation, source| Error::Delta {
+            operation,
+            table: name.clone(),
+            source,
+        };
+        if url.scheme() == "file"
+            && let Ok(path) = url.to_file_path()
+        {
+            std::fs::create_dir_all(&path).map_err(|e| {
+                delta_err(
+                    Operation::Create,
+                    DeltaTableError::Generic(format!("cannot create `{}`: {e}", path.display())),
+                )
+            })?;
+        }
+        let mut table = DeltaTable::try_from_url_with_storage_options(url.clone(), lake.storage_options().clone())
+            .await
+            .map_err(|e| delta_err(Operation::Open, e))?;
+        if table.version().is_none() {
+            table = create(&table, contract, kind, &schema, &partitions)
+                .await
+                .map_err(|e| delta_err(Operation::Create, e))?;
+        }
+        Ok(Self {
+            table,
+            name,
+            schema,
+            partitions,
+        })
+    }
+
+    /// Opens an existing table at a URL without a contract (for reading).
+    pub async fn open_url(lake: &Lake, url: Url, name: &str) -> Result<DeltaTable> {
+        deltalake::open_table_with_storage_options(url, lake.storage_options().clone())
+            .await
+            .map_err(|source| Error::Delta {
+                operation: Operation::Open,
+                table: name.to_string(),
+                source,
+            })
+    }
+
+    pub fn delta(&self) -> &DeltaTable {
+        &self.table
+    }
+
+    pub fn version(&self) -> Option<u64> {
+        self.table.version()
+    }
+
+    /// The table's schema including derived partition columns.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// The last version committed for an application id, from the table's `txn` actions.
+    pub async fn txn_version(&self, app_id: &str) -> Result<Option<i64>> {
+        let state = self
+            .table
+            .snapshot()
+            .map_err(|source| self.err(Operation::Read, source))?;
+        state
+            .transaction_version(self.table.log_store().as_ref(), app_id)
+            .await
+            .map_err(|source| self.err(Operation::Read, source))
+    }
+
+    /// Reloads the latest table state (after other writers committed).
+    pub async fn refresh(&mut self) -> Result<()> {
+        self.table
+            .update_incremental(None)
+            .await
+            .map_err(|source| self.err(Operation::Read, source))
+    }
+
+    /// Appends a batch of the contract's schema. With `txn`, the commit records
+    /// `(app_id, version)` and a batch whose transaction is already in the table is
+    /// skipped: retries and replays never land twice.
+    pub async fn append(&mut self, batch: &RecordBatch, txn: Option<(&str, i64)>) -> Result<Appended> {
+        if let Some((app_id, version)) = txn {
+            self.refresh().await?;
+            if self.txn_version(app_id).await?.is_some_and(|v| v >= version) {
+                return Ok(Appended::AlreadyCommitted);
+            }
+        }
+        if batch.num_rows() == 0 && txn.is_none() {
+            return Ok(Appended::Empty);
+        }
+        let full = with_partition_values(batch, &self.schema, &self.partitions).map_err(|source| Error::Arrow {
+            table: self.name.clone(),
+            source,
+        })?;
+        let rows = full.num_rows();
+        let mut props = CommitProperties::default();
+        if let Some((app_id, version)) = txn {
+            props = props.with_application_transaction(Transaction::new(app_id, version));
+        }
+        let partition_names: Vec<String> = self.partitions.iter().map(|p| p.name.clone()).collect();
+        let mut builder = self
+            .table
+            .clone()
+            .write(vec![full])
+            .with_save_mode(SaveMode::Append)
+            .with_commit_properties(props);
+        if !partition_names.is_empty() {
+            builder = builder.with_partition_columns(partition_names);
+        }
+        self.table = builder.await.map_err(|source| self.err(Operation::Append, source))?;
+        let version = self.version().unwrap_or_default();
+        Ok(Appended::Committed { version, rows })
+    }
+
+    /// Number of rows at the current version.
+    pub async fn count(&self) -> Result<u64> {
+        let sql = "SELECT count(*) AS n FROM t";
+        let batches = self.query(sql).await?;
+        Ok(batches
+            .first()
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<deltalake::arrow::array::Int64Array>()
+                    .map(|a| a.value(0))
+            })
+            .unwrap_or(0) as u64)
+    }
+
+    /// Runs SQL over this table, registered as `t`.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        query_table(&self.table, &self.name, sql).await
+    }
+
+    /// This table as it was at `version`.
+    pub async fn at_version(&self, version: u64) -> Result<DeltaTable> {
+        let mut t = self.table.clone();
+        t.load_version(version)
+            .await
+            .map_err(|source| self.err(Operation::TimeTravel, source))?;
+        Ok(t)
+    }
+
+    /// This table as it was at a point in time (the last version committed at or before it).
+    pub async fn at_timestamp(&self, at: chrono::DateTime<chrono::Utc>) -> Result<DeltaTable> {
+        let mut t = self.table.clone();
+        t.load_with_datetime(at)
+            .await
+            .map_err(|source| self.err(Operation::TimeTravel, source))?;
+        Ok(t)
+    }
+
+    fn err(&self, operation: Operation, source: DeltaTableError) -> Error {
+        Error::Delta {
+            operation,
+            table: self.name.clone(),
+            source,
+        }
+    }
+}
+
+/// Runs SQL over one Delta table registered as `t`.
+pub async fn query_table(table: &DeltaTable, name: &str, sql: &str) -> Result<Vec<RecordBatch>> {
+    let query_err = |source| Error::Query {
+        table: name.to_string(),
+        source,
+    };
+    let ctx = SessionContext::new();
+    table
+        .update_datafusion_session(&ctx.state())
+        .map_err(|source| Error::Delta {
+            operation: Operation::Read,
+            table: name.to_string(),
+            source,
+        })?;
+    let provider = table.table_provider().await.map_err(query_err)?;
+    ctx.register_table("t", provider).map_err(query_err)?;
+    ctx.sql(sql)
+        .await
+        .map_err(query_err)?
+        .collect()
+        .await
+        .map_err(query_err)
+}
+
+async fn create(
+    table: &DeltaTable,
+    contract: &Contract,
+    kind: TableKind,
+    schema: &SchemaRef,
+    partitions: &[PartitionColumn],
+) -> Result<DeltaTable, DeltaTableError> {
+    let structure: StructType = schema.as_ref().try_into_kernel()?;
+    let mut builder = table
+        .create()
+        .with_columns(structure.fields().cloned())
+        .with_save_mode(SaveMode::Ignore)
+        .with_table_name(contract.product.value.to_string());
+    if let Some(d) = &contract.description {
+        builder = builder.with_comment(d.clone());
+    }
+    if !partitions.is_empty() {
+        builder = builder.with_partition_columns(partitions.iter().map(|p| p.name.clone()));
+    }
+    // Bronze and dead letters are logs: nothing rewrites them.
+    let append_only = kind == TableKind::DeadLetters || contract.layer == Layer::Bronze;
+    builder = builder.with_configuration_property(TableProperty::AppendOnly, Some(append_only.to_string()));
+    if let Some(r) = contract.retention {
+        // Removed files stay at least as long as the contract promises to keep data.
+        let days = r.as_secs().div_ceil(86_400).max(7);
+        builder = builder.with_configuration_property(
+            TableProperty::DeletedFileRetentionDuration,
+            Some(format!("interval {days} days")),
+        );
+    }
+    builder.await
+}
