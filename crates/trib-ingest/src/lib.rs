@@ -8,18 +8,21 @@
 //! ```
 //!
 //! The law: every record received ends either in the batch or in the dead letters, and
-//! the counts add up ([`Validated::received`]). This crate must not write tables; the
-//! lake does that.
+//! the counts add up ([`Validated::received`]). [`Ingestor`] commits both through
+//! `trib-lake`, exactly once per batch id; sources (files, later HTTP and Kafka) feed it.
 
 pub mod dead_letter;
 pub mod decode;
+pub mod file;
 pub mod format;
+pub mod pipeline;
 pub mod validate;
 mod value;
 
 pub use dead_letter::{DeadLetter, Reason};
 pub use decode::{Record, decode};
 pub use format::Format;
+pub use pipeline::{BatchId, BatchReport, Ingestor};
 pub use validate::{Validated, Validator};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -29,6 +32,16 @@ pub enum Error {
     /// The body as a whole cannot be read (not one bad record: the framing is broken).
     #[error("the body is not valid {format}: {message}")]
     Malformed { format: Format, message: String },
+    /// Writing to a table failed.
+    #[error(transparent)]
+    Lake(trib_lake::Error),
+    /// Reading the input failed.
+    #[error("cannot read `{what}`: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// Arrow refused rows that validation accepted: a bug, not bad input.
     #[error("internal error building Arrow rows for `{product}`: {source}")]
     Arrow {

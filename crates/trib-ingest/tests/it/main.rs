@@ -144,3 +144,142 @@ fn broken_framing_is_an_error_of_the_batch() {
     let err = decode(Format::Csv, b"").map(|r| r.len());
     assert!(matches!(err, Ok(0) | Err(_)));
 }
+
+mod tables {
+    use super::*;
+    use trib_ingest::dead_letter::Provenance;
+    use trib_ingest::file::{FileIngest, ingest_reader};
+    use trib_ingest::{BatchId, Ingestor};
+    use trib_lake::Lake;
+
+    fn provenance() -> Provenance {
+        Provenance {
+            received_at_micros: 1_773_583_200_000_000,
+            source: "test".into(),
+            batch_id: "b1".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_commits_once_to_bronze_and_dead_letters() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::new("lake", dir.path()).expect("lake");
+        let c = contract("products/orders/orders_raw.yaml");
+        let mut ing = Ingestor::open(&lake, &c).await.expect("open");
+        let id = BatchId {
+            app_id: "http:key-1".into(),
+            version: 0,
+        };
+        let r = ing
+            .ingest(Format::Ndjson, ORDERS.as_bytes(), &provenance(), Some(&id))
+            .await
+            .expect("ingest");
+        assert_eq!((r.received, r.accepted, r.dead_lettered, r.duplicate), (9, 3, 6, false));
+        assert_eq!(r.by_reason.get(&Reason::TypeMismatch), Some(&2));
+        let retry = ing
+            .ingest(Format::Ndjson, ORDERS.as_bytes(), &provenance(), Some(&id))
+            .await
+            .expect("retry");
+        assert!(retry.duplicate, "{retry:?}");
+        assert_eq!(ing.bronze().count().await.expect("count"), 3);
+        assert_eq!(ing.dead_letters().count().await.expect("count"), 6);
+        // The dead-letter table says why, with the raw record.
+        let rows = ing
+            .dead_letters()
+            .query("SELECT reason, field, raw FROM t WHERE position = 4")
+            .await
+            .expect("query");
+        let text = |i: usize| arrow::util::display::array_value_to_string(rows[0].column(i), 0).expect("text");
+        let (reason, raw) = (text(0), text(2));
+        assert_eq!(reason, "type_mismatch");
+        assert!(raw.contains("\"amount\":\"ten\""), "{raw}");
+        // A batch of only rejects, and one with nothing at all, still commit once.
+        let bad = ing
+            .ingest(
+                Format::Ndjson,
+                b"nope\n",
+                &provenance(),
+                Some(&BatchId {
+                    app_id: "http:key-2".into(),
+                    version: 0,
+                }),
+            )
+            .await
+            .expect("bad");
+        assert_eq!((bad.accepted, bad.dead_lettered), (0, 1));
+        let again = ing
+            .ingest(
+                Format::Ndjson,
+                b"nope\n",
+                &provenance(),
+                Some(&BatchId {
+                    app_id: "http:key-2".into(),
+                    version: 0,
+                }),
+            )
+            .await
+            .expect("again");
+        assert!(again.duplicate);
+        assert_eq!(ing.dead_letters().count().await.expect("count"), 7);
+        let empty = ing
+            .ingest(
+                Format::Ndjson,
+                b"",
+                &provenance(),
+                Some(&BatchId {
+                    app_id: "http:key-3".into(),
+                    version: 0,
+                }),
+            )
+            .await
+            .expect("empty");
+        assert_eq!(empty.received, 0);
+    }
+
+    #[tokio::test]
+    async fn files_resume_where_they_stopped() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::new("lake", dir.path()).expect("lake");
+        let c = contract("products/iot/sensor_readings.yaml");
+        let mut body = String::new();
+        for i in 0..25 {
+            if i % 10 == 3 {
+                body.push_str("{\"device_id\":\"d\",\"site\":\"s\",\"reading_at\":\"soon\"}\n");
+            } else {
+                body.push_str(&format!("{{\"device_id\":\"d{i}\",\"site\":\"s\",\"reading_at\":\"2026-03-15T14:00:{:02}Z\",\"temperature_c\":{i}.5}}\n", i % 60));
+            }
+        }
+        let path = dir.path().join("readings.ndjson");
+        std::fs::write(&path, &body).expect("write");
+        let app = format!("file:{}", trib_ingest::file::content_id(&path).expect("hash"));
+        let run = |lake: Lake, c: Contract, app: String, path: std::path::PathBuf| async move {
+            let mut ing = Ingestor::open(&lake, &c).await.expect("open");
+            let mut seen = 0;
+            let mut progress = |b: u64| seen = b;
+            let opts = FileIngest {
+                format: Format::Ndjson,
+                batch_records: 10,
+                source: "file:readings.ndjson".into(),
+                progress: &mut progress,
+            };
+            let reader = std::io::BufReader::new(std::fs::File::open(&path).expect("open"));
+            let r = ingest_reader(&mut ing, reader, Some(app), opts).await.expect("ingest");
+            (
+                r,
+                ing.bronze().count().await.expect("count"),
+                ing.dead_letters().count().await.expect("count"),
+            )
+        };
+        let (first, bronze, dead) = run(lake.clone(), c.clone(), app.clone(), path.clone()).await;
+        assert_eq!(first.batches, 3);
+        assert_eq!(
+            (first.total.received, first.total.accepted, first.total.dead_lettered),
+            (25, 22, 3)
+        );
+        assert_eq!((bronze, dead), (22, 3));
+        // The same file again: every chunk is recognised, nothing lands twice.
+        let (second, bronze, dead) = run(lake, c, app, path).await;
+        assert_eq!((second.batches, second.skipped_batches), (3, 3));
+        assert_eq!((bronze, dead), (22, 3));
+    }
+}

@@ -1,0 +1,132 @@
+//! One batch from decode to durable commit: validated rows to the product's bronze
+//! table and rejects to its dead-letter table, each commit carrying the batch's
+//! transaction so that a retry lands nothing twice.
+
+use crate::dead_letter::{self, DeadLetter, Provenance, Reason};
+use crate::format::Format;
+use crate::validate::Validator;
+use crate::{Error, Result, decode};
+use std::collections::BTreeMap;
+use trib_lake::{Appended, Lake, ProductTable, TableKind};
+use trib_spec::Contract;
+
+/// Writes batches of one product.
+pub struct Ingestor {
+    product: String,
+    validator: Validator,
+    bronze: ProductTable,
+    dead: ProductTable,
+}
+
+/// What became of one batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub received: u64,
+    pub accepted: u64,
+    pub dead_lettered: u64,
+    pub by_reason: BTreeMap<Reason, u64>,
+    /// The batch's transaction was already in the tables: nothing was written now.
+    pub duplicate: bool,
+    /// Bronze table version holding the rows, when written now.
+    pub bronze_version: Option<u64>,
+}
+
+impl BatchReport {
+    pub fn add(&mut self, other: &BatchReport) {
+        self.received += other.received;
+        self.accepted += other.accepted;
+        self.dead_lettered += other.dead_lettered;
+        for (r, n) in &other.by_reason {
+            *self.by_reason.entry(*r).or_default() += n;
+        }
+        self.bronze_version = other.bronze_version.or(self.bronze_version);
+    }
+}
+
+/// Identifies a batch for exactly-once commits: a stream (`app_id`) and its position.
+#[derive(Debug, Clone)]
+pub struct BatchId {
+    pub app_id: String,
+    pub version: i64,
+}
+
+impl Ingestor {
+    pub async fn open(lake: &Lake, contract: &Contract) -> Result<Self> {
+        let bronze = ProductTable::open_or_create(lake, contract, TableKind::Data)
+            .await
+            .map_err(Error::Lake)?;
+        let dead = ProductTable::open_or_create(lake, contract, TableKind::DeadLetters)
+            .await
+            .map_err(Error::Lake)?;
+        Ok(Self {
+            product: contract.product.value.to_string(),
+            validator: Validator::new(contract),
+            bronze,
+            dead,
+        })
+    }
+
+    pub fn bronze(&self) -> &ProductTable {
+        &self.bronze
+    }
+
+    pub fn dead_letters(&self) -> &ProductTable {
+        &self.dead
+    }
+
+    /// Decodes, validates and commits one body. Returns only after both commits are
+    /// durable. A body whose framing is broken is an error and writes nothing.
+    pub async fn ingest(
+        &mut self,
+        format: Format,
+        body: &[u8],
+        provenance: &Provenance,
+        id: Option<&BatchId>,
+    ) -> Result<BatchReport> {
+        let records = decode(format, body)?;
+        let received = records.len() as u64;
+        let validated = self.validator.validate(records)?;
+        debug_assert_eq!(validated.received() as u64, received);
+        let txn = id.map(|b| (b.app_id.as_str(), b.version));
+        let mut report = BatchReport {
+            received,
+            accepted: validated.batch.num_rows() as u64,
+            dead_lettered: validated.dead_letters.len() as u64,
+            ..BatchReport::default()
+        };
+        for d in &validated.dead_letters {
+            *report.by_reason.entry(d.reason).or_default() += 1;
+        }
+        // Dead letters first: if the process dies between the two commits, the retry
+        // finds the dead letters committed and writes the rows; each table's own txn
+        // keeps the other from landing twice.
+        let dead_outcome = self
+            .write_dead_letters(&validated.dead_letters, provenance, txn)
+            .await?;
+        let outcome = if validated.batch.num_rows() > 0 || txn.is_some() {
+            self.bronze.append(&validated.batch, txn).await.map_err(Error::Lake)?
+        } else {
+            Appended::Empty
+        };
+        match outcome {
+            Appended::Committed { version, .. } => report.bronze_version = Some(version),
+            Appended::AlreadyCommitted => report.duplicate = true,
+            Appended::Empty => report.duplicate = dead_outcome == Appended::AlreadyCommitted,
+        }
+        tracing::debug!(product = %self.product, received, accepted = report.accepted, dead = report.dead_lettered, duplicate = report.duplicate, "batch ingested");
+        Ok(report)
+    }
+
+    async fn write_dead_letters(
+        &mut self,
+        letters: &[DeadLetter],
+        provenance: &Provenance,
+        txn: Option<(&str, i64)>,
+    ) -> Result<Appended> {
+        if letters.is_empty() && txn.is_none() {
+            return Ok(Appended::Empty);
+        }
+        let batch = dead_letter::to_batch(letters, provenance);
+        self.dead.append(&batch, txn).await.map_err(Error::Lake)
+    }
+}
