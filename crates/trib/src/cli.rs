@@ -39,6 +39,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Print the JSON Schema of the contract format.
     Schema,
+    /// Load records from a file or stdin into a product's bronze table.
+    Ingest(IngestArgs),
     /// Show one data product: contract, schema, lineage neighbours.
     Show(ShowArgs),
     /// Export or import contracts in other formats.
@@ -87,6 +89,23 @@ pub struct DiffArgs {
     /// Compare the working copy of OLD with this git revision.
     #[arg(long)]
     pub against: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Product address, e.g. `orders.orders_raw`.
+    pub product: String,
+    /// NDJSON, JSON or CSV file; `-` or nothing reads stdin.
+    pub file: Option<PathBuf>,
+    /// Input format (default: from the file extension, NDJSON for stdin).
+    #[arg(long, value_parser = ["ndjson", "json", "csv"])]
+    pub input_format: Option<String>,
+    /// Records per commit.
+    #[arg(long, default_value_t = 100_000)]
+    pub batch_size: usize,
+    /// `text` prints a summary on stderr; `json` prints it on stdout.
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
 }

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod generate;
 mod git;
 mod render;
 mod template;
@@ -43,7 +44,10 @@ fn init_logging(global: &cli::GlobalArgs) {
         1 => "info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_env("TRIB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Opening a table that does not exist yet is how tables get created; the Delta
+    // kernel logs that as an error, which is noise here.
+    let filter = EnvFilter::try_from_env("TRIB_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},buoyant_kernel::snapshot=off")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -4,6 +4,7 @@ mod check;
 mod contract;
 mod demo;
 mod diff;
+mod ingest;
 mod init;
 mod show;
 
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             println!("{}", trib_spec::schema::json_schema_text().trim_end());
             Ok(Outcome::Ok)
         }
+        Command::Ingest(a) => ingest::run(g, &a),
         Command::Show(a) => show::run(g, &a),
         Command::Contract(c) => contract::run(g, c),
         Command::Demo(a) => demo::run(g, &a),
@@ -37,6 +39,17 @@ pub fn settings(dir: &std::path::Path) -> Result<trib_core::Settings, Box<trib_c
 /// Loads and checks the project in `dir` with merged settings.
 pub fn project(dir: &std::path::Path) -> Result<trib_spec::Project, Box<trib_core::Diagnostic>> {
     Ok(trib_spec::load_project_with(dir, settings(dir)?))
+}
+
+/// The runtime for async work (tables, servers). Built per command: most commands
+/// never need one.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// The lake of a project, from its merged settings.
+pub fn lake(project: &trib_spec::Project) -> anyhow::Result<trib_lake::Lake> {
+    Ok(trib_lake::Lake::new(&project.settings.storage.root, &project.dir)?)
 }
 
 /// Turns a fatal diagnostic (e.g. a broken trib.toml) into an error with its rendering.

@@ -180,10 +180,111 @@ fn demo_runs_end_to_end() {
         "breaking      column-removed",
         "error: breaking changes",
         "10/10 import back unchanged",
+        "received = bronze + dead letters for every product: yes",
+        "4 of 4 batches recognised as already committed, 0 new rows",
     ] {
         assert!(run.stdout.contains(needle), "missing `{needle}` in\n{}", run.stdout);
     }
     // A second run replaces the first demo.
     let again = trib(tmp.path(), &["demo"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
+}
+
+#[test]
+fn ingest_a_file_then_again() {
+    let ex = Example::init();
+    let file = ex.path("readings.ndjson");
+    let mut body = String::new();
+    for i in 0..30 {
+        body.push_str(&format!("{{\"device_id\":\"d{i}\",\"site\":\"north\",\"reading_at\":\"2026-03-15T14:00:{:02}Z\",\"temperature_c\":21.5}}\n", i));
+    }
+    body.push_str("{\"device_id\":\"bad\",\"site\":\"north\",\"reading_at\":\"2026-03-15T14:00:00Z\",\"temperature_c\":\"warm\"}\n");
+    body.push_str("not json\n");
+    std::fs::write(&file, body).expect("write");
+    let run = ex.trib(&[
+        "ingest",
+        "iot.sensor_readings",
+        file.to_str().expect("utf8"),
+        "--batch-size",
+        "10",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(
+        (
+            doc["received"].as_u64(),
+            doc["accepted"].as_u64(),
+            doc["dead_lettered"].as_u64()
+        ),
+        (Some(32), Some(30), Some(2))
+    );
+    assert_eq!(
+        doc["dead_letters_by_reason"],
+        serde_json::json!({ "malformed": 1, "type_mismatch": 1 })
+    );
+    assert_eq!(doc["batches"], 4);
+    assert!(ex.path(".trib/lake/iot/sensor_readings/v1/_delta_log").exists());
+    assert!(
+        ex.path(".trib/lake/_dead_letters/iot/sensor_readings/v1/_delta_log")
+            .exists()
+    );
+
+    let again = ex.trib(&[
+        "ingest",
+        "iot.sensor_readings",
+        file.to_str().expect("utf8"),
+        "--batch-size",
+        "10",
+    ]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stderr.contains("0 received"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("4 of 4 batches were already ingested"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn ingest_from_stdin_and_refusals() {
+    use std::io::Write;
+    let ex = Example::init();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trib"))
+        .args(["ingest", "web.clicks_raw", "-", "--format", "json"])
+        .current_dir(&ex.dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"{\"event_id\":\"e1\",\"session_id\":\"s1\",\"event_type\":\"page_view\",\"url\":\"/\",\"occurred_at\":\"2026-03-15T14:00:00Z\"}\n{\"event_id\":\"e2\"}\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (doc["accepted"].as_u64(), doc["dead_lettered"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    let silver = ex.trib(&["ingest", "orders.orders", "-"]);
+    assert_eq!(silver.code, 2);
+    assert!(
+        silver.stderr.contains("records are ingested into bronze products"),
+        "{}",
+        silver.stderr
+    );
+    let unknown = ex.trib(&["ingest", "orders.nope", "x.ndjson"]);
+    assert_eq!(unknown.code, 2);
+    let broken = ex.path("broken.json");
+    std::fs::write(&broken, "[{\"device_id\": ").expect("write");
+    let framing = ex.trib(&["ingest", "iot.sensor_readings", broken.to_str().expect("utf8")]);
+    assert_eq!(framing.code, 2);
+    assert!(framing.stderr.contains("not valid JSON"), "{}", framing.stderr);
 }

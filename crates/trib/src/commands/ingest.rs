@@ -1,0 +1,160 @@
+use crate::Outcome;
+use crate::cli::{GlobalArgs, IngestArgs, OutputFormat};
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Instant;
+use trib_ingest::Format;
+use trib_ingest::file::{FileIngest, FileReport, content_id, ingest_reader};
+use trib_spec::{Contract, Layer, Project};
+
+pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<Outcome> {
+    let project = super::project(&g.project).map_err(|d| super::fatal(*d))?;
+    let contract = bronze_contract(&project, &args.product)?;
+    let format = match (&args.input_format, &args.file) {
+        (Some(f), _) => Format::parse(f).context("unknown format")?,
+        (None, Some(p)) if p.as_os_str() != "-" => Format::from_path(p).with_context(|| {
+            format!(
+                "cannot tell the format of `{}` from its extension; hint: pass `--input-format ndjson|json|csv`",
+                p.display()
+            )
+        })?,
+        (None, _) => Format::Ndjson,
+    };
+    let lake = super::lake(&project)?;
+    let started = Instant::now();
+    let report = super::runtime()?.block_on(async {
+        match args.file.as_deref().filter(|p| p.as_os_str() != "-") {
+            Some(path) => ingest_file(&lake, &contract, path, format, args.batch_size).await,
+            None => {
+                let stdin = std::io::stdin();
+                let mut ing = trib_ingest::Ingestor::open(&lake, &contract).await?;
+                let mut progress = |_: u64| {};
+                let opts = FileIngest {
+                    format,
+                    batch_records: args.batch_size,
+                    source: "stdin".into(),
+                    progress: &mut progress,
+                };
+                Ok(ingest_reader(&mut ing, stdin.lock(), None, opts).await?)
+            }
+        }
+    })?;
+    print_report(&contract, &report, started.elapsed(), args.format);
+    Ok(Outcome::Ok)
+}
+
+/// The newest version of a product that takes ingested records.
+pub fn bronze_contract(project: &Project, product: &str) -> Result<Contract> {
+    let name: trib_spec::ProductName = product.parse().map_err(|e: trib_spec::ProductNameError| {
+        anyhow::anyhow!("{e}; hint: {}", trib_spec::ProductNameError::HINT)
+    })?;
+    let Some(c) = project.latest(&name) else {
+        if project
+            .files
+            .iter()
+            .any(|f| f.root.as_ref().and_then(|r| r.get("product")).and_then(|n| n.as_str()) == Some(product))
+        {
+            bail!("the contract of `{name}` has errors; hint: run `trib check`");
+        }
+        bail!("no product `{name}` in this project; hint: `trib check` lists the products");
+    };
+    if c.layer != Layer::Bronze {
+        bail!(
+            "`{name}` is a {} product computed from its inputs; records are ingested into bronze products",
+            c.layer
+        );
+    }
+    Ok(c.clone())
+}
+
+/// Ingests one file with a progress bar on a terminal.
+pub async fn ingest_file(
+    lake: &trib_lake::Lake,
+    contract: &Contract,
+    path: &Path,
+    format: Format,
+    batch_size: usize,
+) -> Result<FileReport> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read `{}`", path.display()))?
+        .len();
+    let app_id = format!("file:{}", content_id(path)?);
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(size)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(contract.product.value.to_string());
+    let mut ing = trib_ingest::Ingestor::open(lake, contract).await?;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
+    let mut progress = |b: u64| bar.set_position(b);
+    let opts = FileIngest {
+        format,
+        batch_records: batch_size,
+        source: format!("file:{}", path.display()),
+        progress: &mut progress,
+    };
+    let report = ingest_reader(
+        &mut ing,
+        std::io::BufReader::with_capacity(1 << 20, file),
+        Some(app_id),
+        opts,
+    )
+    .await;
+    bar.finish_and_clear();
+    Ok(report?)
+}
+
+fn print_report(contract: &Contract, r: &FileReport, elapsed: std::time::Duration, format: OutputFormat) {
+    let t = &r.total;
+    let by_reason: serde_json::Map<String, serde_json::Value> = t
+        .by_reason
+        .iter()
+        .map(|(k, v)| (k.code().to_string(), (*v).into()))
+        .collect();
+    match format {
+        OutputFormat::Json => {
+            let doc = serde_json::json!({
+                "product": contract.product.value.to_string(),
+                "received": t.received,
+                "accepted": t.accepted,
+                "dead_lettered": t.dead_lettered,
+                "dead_letters_by_reason": by_reason,
+                "batches": r.batches,
+                "skipped_batches": r.skipped_batches,
+                "bronze_version": t.bronze_version,
+                "seconds": elapsed.as_secs_f64(),
+            });
+            println!("{doc}");
+        }
+        OutputFormat::Text => {
+            let rate = t.received as f64 / elapsed.as_secs_f64().max(1e-9);
+            eprintln!(
+                "{}: {} received, {} into bronze, {} dead-lettered in {:.2}s ({:.0} records/s)",
+                contract.product.value,
+                t.received,
+                t.accepted,
+                t.dead_lettered,
+                elapsed.as_secs_f64(),
+                rate
+            );
+            if !t.by_reason.is_empty() {
+                let reasons: Vec<String> = t.by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                eprintln!("  dead letters by reason: {}", reasons.join(", "));
+            }
+            if r.skipped_batches > 0 {
+                eprintln!(
+                    "  {} of {} batches were already ingested earlier and were skipped",
+                    r.skipped_batches, r.batches
+                );
+            }
+        }
+    }
+}
