@@ -1,6 +1,7 @@
 //! Bytes → records. Each record keeps its raw text for the dead-letter table; a record
 //! that does not parse is not an error of the batch but a dead letter of its own.
 
+use crate::debezium::{self, Change};
 use crate::format::Format;
 use crate::{Error, Result};
 use serde_json::{Map, Value};
@@ -21,6 +22,11 @@ pub enum Fields {
     Json(Value),
     /// CSV cells: text to be read as the contract's types; empty cells are null.
     Text(Map<String, Value>),
+    /// A Debezium change event: the row image and where the change came from.
+    Change(Change),
+    /// A Debezium tombstone (a null value after a delete, for Kafka log compaction): not
+    /// a record, so neither a row nor a dead letter; validation counts it.
+    Tombstone,
     /// Could not be parsed at all.
     Malformed(String),
 }
@@ -29,13 +35,15 @@ pub enum Fields {
 /// does not parse, a CSV without a header) is an error; bad lines are bad records.
 pub fn decode(format: Format, body: &[u8]) -> Result<Vec<Record>> {
     match format {
-        Format::Ndjson => Ok(ndjson(body)),
+        Format::Ndjson => Ok(lines(body, Fields::Json)),
+        Format::Debezium => Ok(lines(body, debezium::fields)),
         Format::JsonArray => json_array(body),
         Format::Csv => csv(body),
     }
 }
 
-fn ndjson(body: &[u8]) -> Vec<Record> {
+/// One JSON value per line, each made into fields by `event`; blank lines are framing.
+fn lines(body: &[u8], event: fn(Value) -> Fields) -> Vec<Record> {
     let mut out = Vec::new();
     for (i, line) in body.split(|b| *b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -46,7 +54,7 @@ fn ndjson(body: &[u8]) -> Vec<Record> {
         let fields = match std::str::from_utf8(line) {
             Err(e) => Fields::Malformed(format!("not UTF-8 text: {e}")),
             Ok(text) => match serde_json::from_str::<Value>(text) {
-                Ok(v) => Fields::Json(v),
+                Ok(v) => event(v),
                 Err(e) => Fields::Malformed(format!("invalid JSON: {e}")),
             },
         };

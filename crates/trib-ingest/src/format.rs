@@ -10,6 +10,9 @@ pub enum Format {
     JsonArray,
     /// CSV with a header row.
     Csv,
+    /// Debezium change events, one JSON envelope per line (with or without the Connect
+    /// `schema` part), for CDC products.
+    Debezium,
 }
 
 impl Format {
@@ -24,6 +27,9 @@ impl Format {
             | "application/jsonlines" => Some(Self::Ndjson),
             "application/json" => Some(Self::JsonArray),
             "text/csv" | "application/csv" => Some(Self::Csv),
+            // Debezium has no media type of its own; a vendor type keeps change events
+            // apart from plain JSON.
+            "application/vnd.debezium+json" | "application/vnd.debezium+x-ndjson" => Some(Self::Debezium),
             _ => None,
         }
     }
@@ -43,6 +49,7 @@ impl Format {
             "ndjson" | "jsonl" => Some(Self::Ndjson),
             "json" => Some(Self::JsonArray),
             "csv" => Some(Self::Csv),
+            "debezium" => Some(Self::Debezium),
             _ => None,
         }
     }
@@ -54,6 +61,7 @@ impl fmt::Display for Format {
             Format::Ndjson => "NDJSON",
             Format::JsonArray => "JSON",
             Format::Csv => "CSV",
+            Format::Debezium => "Debezium JSON",
         })
     }
 }

@@ -8,10 +8,16 @@
 //! ```
 //!
 //! The law: every record received ends either in the batch or in the dead letters, and
-//! the counts add up ([`Validated::received`]). [`Ingestor`] commits both through
-//! `trib-lake`, exactly once per batch id; sources (files, later HTTP and Kafka) feed it.
+//! the counts add up ([`Validated::received`]). Debezium tombstones (null values that
+//! only tell Kafka to compact a key away) are not records: they are counted apart, in
+//! [`Validated::skipped_tombstones`]. [`Ingestor`] commits both through `trib-lake`,
+//! exactly once per batch id; sources (files, later HTTP and Kafka) feed it.
+//!
+//! CDC products ([`Format::Debezium`], see [`debezium`]) store each change's row image
+//! followed by the system columns of `trib_spec::cdc_columns`.
 
 pub mod dead_letter;
+pub mod debezium;
 pub mod decode;
 pub mod file;
 pub mod format;
@@ -32,6 +38,15 @@ pub enum Error {
     /// The body as a whole cannot be read (not one bad record: the framing is broken).
     #[error("the body is not valid {format}: {message}")]
     Malformed { format: Format, message: String },
+    /// Change events sent to a product that is not CDC, or plain records to one that is.
+    #[error(
+        "`{product}` {}\nhint: {}",
+        if *cdc { "is a CDC product: it takes Debezium change events, not plain records" }
+        else { "is not a CDC product: it takes plain records, not Debezium change events" },
+        if *cdc { "send the connector's events as format `debezium` (Content-Type `application/vnd.debezium+json`)" }
+        else { "declare `source: { kind: cdc }` in its contract, or send the rows as NDJSON" }
+    )]
+    WrongFormat { product: String, cdc: bool },
     /// Writing to a table failed.
     #[error(transparent)]
     Lake(trib_lake::Error),
@@ -54,6 +69,6 @@ pub enum Error {
 impl Error {
     /// Whether the sender can fix this by changing the input.
     pub fn is_user_error(&self) -> bool {
-        matches!(self, Error::Malformed { .. })
+        matches!(self, Error::Malformed { .. } | Error::WrongFormat { .. })
     }
 }

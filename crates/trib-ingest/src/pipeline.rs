@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 use trib_lake::{Appended, Lake, ProductTable, TableKind};
 use trib_spec::Contract;
 
+mod group;
+pub use group::Pending;
+
 /// Writes batches of one product.
 pub struct Ingestor {
     product: String,
@@ -24,6 +27,8 @@ pub struct BatchReport {
     pub received: u64,
     pub accepted: u64,
     pub dead_lettered: u64,
+    /// Debezium tombstones: not records, so not in `received`.
+    pub skipped_tombstones: u64,
     pub by_reason: BTreeMap<Reason, u64>,
     /// The batch's transaction was already in the tables: nothing was written now.
     pub duplicate: bool,
@@ -36,6 +41,7 @@ impl BatchReport {
         self.received += other.received;
         self.accepted += other.accepted;
         self.dead_lettered += other.dead_lettered;
+        self.skipped_tombstones += other.skipped_tombstones;
         for (r, n) in &other.by_reason {
             *self.by_reason.entry(*r).or_default() += n;
         }
@@ -84,14 +90,16 @@ impl Ingestor {
         id: Option<&BatchId>,
     ) -> Result<BatchReport> {
         let records = decode(format, body)?;
-        let received = records.len() as u64;
+        let decoded = records.len() as u64;
         let validated = self.validator.validate(records)?;
-        debug_assert_eq!(validated.received() as u64, received);
+        let received = validated.received() as u64;
+        debug_assert_eq!(received + validated.skipped_tombstones, decoded);
         let txn = id.map(|b| (b.app_id.as_str(), b.version));
         let mut report = BatchReport {
             received,
             accepted: validated.batch.num_rows() as u64,
             dead_lettered: validated.dead_letters.len() as u64,
+            skipped_tombstones: validated.skipped_tombstones,
             ..BatchReport::default()
         };
         for d in &validated.dead_letters {

@@ -1,12 +1,14 @@
 //! Records → typed Arrow rows of the contract's schema, or dead letters.
 
 use crate::dead_letter::{DeadLetter, Reason};
+use crate::debezium::{Change, prepare};
 use crate::decode::{Fields, Record};
 use crate::value::{coerce, preview};
 use crate::{Error, Result};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use trib_spec::{Contract, DataType};
@@ -21,6 +23,8 @@ struct Column {
 pub struct Validator {
     product: String,
     columns: Vec<Column>,
+    /// Takes Debezium change events and adds `trib_spec::cdc_columns` to each row.
+    cdc: bool,
     schema: SchemaRef,
 }
 
@@ -34,6 +38,8 @@ pub struct Validated {
     pub dead_letters: Vec<DeadLetter>,
     /// Fields sent that the contract does not declare, with how often; they are not kept.
     pub unknown_fields: BTreeMap<String, u64>,
+    /// Debezium tombstones seen: not records, so outside [`Validated::received`].
+    pub skipped_tombstones: u64,
 }
 
 impl Validated {
@@ -56,7 +62,8 @@ impl Validator {
                     required: c.required,
                 })
                 .collect(),
-            schema: Arc::new(contract.arrow_schema()),
+            cdc: contract.is_cdc(),
+            schema: Arc::new(contract.data_schema()),
         }
     }
 
@@ -64,15 +71,36 @@ impl Validator {
         self.schema.clone()
     }
 
+    /// Whether this validator takes Debezium change events.
+    pub fn is_cdc(&self) -> bool {
+        self.cdc
+    }
+
+    /// Splits records into rows and dead letters. Change events for a product that is not
+    /// CDC, or plain records for one that is, refuse the whole batch: the sender picked
+    /// the wrong format, no record of it would fit.
     pub fn validate(&self, records: Vec<Record>) -> Result<Validated> {
         let mut rows: Vec<Value> = Vec::with_capacity(records.len());
         let mut accepted_positions = Vec::with_capacity(records.len());
         let mut dead_letters = Vec::new();
         let mut unknown_fields: BTreeMap<String, u64> = BTreeMap::new();
+        let mut skipped_tombstones = 0;
         for record in records {
-            let (fields, text) = match record.fields {
-                Fields::Json(Value::Object(m)) => (m, false),
-                Fields::Text(m) => (m, true),
+            let plain = matches!(record.fields, Fields::Json(_) | Fields::Text(_));
+            if (plain && self.cdc) || (matches!(record.fields, Fields::Change(_)) && !self.cdc) {
+                return Err(Error::WrongFormat {
+                    product: self.product.clone(),
+                    cdc: self.cdc,
+                });
+            }
+            let (fields, text, change) = match record.fields {
+                Fields::Json(Value::Object(m)) => (m, false, None),
+                Fields::Text(m) => (m, true, None),
+                Fields::Change(mut c) => (std::mem::take(&mut c.row), false, Some(c)),
+                Fields::Tombstone => {
+                    skipped_tombstones += 1;
+                    continue;
+                }
                 Fields::Json(other) => {
                     dead_letters.push(DeadLetter {
                         position: record.position,
@@ -98,12 +126,19 @@ impl Validator {
                     continue;
                 }
             };
-            match self.row(&fields, text) {
-                Ok(row) => {
+            match self.row(&fields, text, change.as_ref()) {
+                Ok(mut row) => {
                     for k in fields.keys() {
                         if !self.columns.iter().any(|c| &c.name == k) {
                             *unknown_fields.entry(k.clone()).or_default() += 1;
                         }
+                    }
+                    if let Some(c) = change {
+                        // The system columns of `trib_spec::cdc_columns`.
+                        row.insert("_op".into(), c.op.code().into());
+                        row.insert("_source_ts".into(), c.source_ts_micros.into());
+                        row.insert("_lsn".into(), c.lsn.into());
+                        row.insert("_source".into(), c.source.into());
                     }
                     rows.push(Value::Object(row));
                     accepted_positions.push(record.position);
@@ -123,19 +158,23 @@ impl Validator {
             accepted_positions,
             dead_letters,
             unknown_fields,
+            skipped_tombstones,
         })
     }
 
     /// One record → one canonical row, or the first problem found (reason, field, message).
-    fn row(&self, fields: &Map<String, Value>, text: bool) -> Result<Map<String, Value>, (Reason, String, String)> {
+    fn row(
+        &self,
+        fields: &Map<String, Value>,
+        text: bool,
+        change: Option<&Change>,
+    ) -> Result<Map<String, Value>, (Reason, String, String)> {
         let mut row = Map::with_capacity(self.columns.len());
         for col in &self.columns {
-            let v = fields.get(&col.name).or_else(|| {
-                fields
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(&col.name))
-                    .map(|(_, v)| v)
-            });
+            let found = fields
+                .get_key_value(&col.name)
+                .or_else(|| fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(&col.name)));
+            let v = found.map(|(_, v)| v);
             match v {
                 None | Some(Value::Null) => {
                     if col.required {
@@ -147,19 +186,29 @@ impl Validator {
                     }
                     row.insert(col.name.clone(), Value::Null);
                 }
-                Some(v) => match coerce(v, &col.data_type, text) {
-                    Ok(c) => {
-                        row.insert(col.name.clone(), c);
+                Some(v) => {
+                    let v = match change {
+                        Some(c) => {
+                            let logical = found.and_then(|(k, _)| c.unmapped.get(k)).map(String::as_str);
+                            prepare(&col.name, v, &col.data_type, logical)
+                                .map_err(|m| (Reason::TypeMismatch, col.name.clone(), m))?
+                        }
+                        None => Cow::Borrowed(v),
+                    };
+                    match coerce(&v, &col.data_type, text) {
+                        Ok(c) => {
+                            row.insert(col.name.clone(), c);
+                        }
+                        Err(m) => {
+                            let reason = if m.out_of_range {
+                                Reason::OutOfRange
+                            } else {
+                                Reason::TypeMismatch
+                            };
+                            return Err((reason, col.name.clone(), format!("field `{}`: {}", col.name, m.message)));
+                        }
                     }
-                    Err(m) => {
-                        let reason = if m.out_of_range {
-                            Reason::OutOfRange
-                        } else {
-                            Reason::TypeMismatch
-                        };
-                        return Err((reason, col.name.clone(), format!("field `{}`: {}", col.name, m.message)));
-                    }
-                },
+                }
             }
         }
         Ok(row)

@@ -54,6 +54,8 @@ pub enum Operation {
     Append,
     Read,
     TimeTravel,
+    /// A step of table maintenance.
+    Maintain(crate::maintain::Step),
 }
 
 impl fmt::Display for Operation {
@@ -64,6 +66,7 @@ impl fmt::Display for Operation {
             Operation::Append => "appending to",
             Operation::Read => "reading",
             Operation::TimeTravel => "time travel on",
+            Operation::Maintain(step) => return write!(f, "maintenance step `{step}`"),
         })
     }
 }

@@ -16,10 +16,12 @@
 
 mod error;
 mod location;
+mod maintain;
 mod partition;
 mod table;
 
 pub use error::{Error, Result};
 pub use location::Lake;
+pub use maintain::{MaintainOptions, MaintenanceReport, Rewrite, Step, ZOrder, maintain, open_existing};
 pub use partition::partition_columns;
 pub use table::{Appended, ProductTable, TableKind};

@@ -50,7 +50,8 @@ impl ProductTable {
         let (url, schema, partitions, name) = match kind {
             TableKind::Data => {
                 let partitions = partition_columns(contract);
-                let schema = table_schema(&contract.arrow_schema(), &partitions);
+                // CDC products keep each change's `_op`, `_source_ts`, `_lsn` and `_source`.
+                let schema = table_schema(&contract.data_schema(), &partitions);
                 (
                     lake.product_url(&contract.product, contract.major()),
                     schema,
@@ -177,6 +178,38 @@ impl ProductTable {
         Ok(Appended::Committed { version, rows })
     }
 
+    /// Appends a batch in one commit that records several transactions (group commit:
+    /// many producers' batches, each with its own id). The caller has checked that none
+    /// of them is committed yet; a concurrent writer committing one of them makes this
+    /// commit fail with a conflict rather than land twice.
+    pub async fn append_txns(&mut self, batch: &RecordBatch, txns: &[(String, i64)]) -> Result<Appended> {
+        if batch.num_rows() == 0 && txns.is_empty() {
+            return Ok(Appended::Empty);
+        }
+        let full = with_partition_values(batch, &self.schema, &self.partitions).map_err(|source| Error::Arrow {
+            table: self.name.clone(),
+            source,
+        })?;
+        let rows = full.num_rows();
+        let props = CommitProperties::default()
+            .with_application_transactions(txns.iter().map(|(app, v)| Transaction::new(app, *v)).collect());
+        let partition_names: Vec<String> = self.partitions.iter().map(|p| p.name.clone()).collect();
+        let mut builder = self
+            .table
+            .clone()
+            .write(vec![full])
+            .with_save_mode(SaveMode::Append)
+            .with_commit_properties(props);
+        if !partition_names.is_empty() {
+            builder = builder.with_partition_columns(partition_names);
+        }
+        self.table = builder.await.map_err(|source| self.err(Operation::Append, source))?;
+        Ok(Appended::Committed {
+            version: self.version().unwrap_or_default(),
+            rows,
+        })
+    }
+
     /// Number of rows at the current version.
     pub async fn count(&self) -> Result<u64> {
         let sql = "SELECT count(*) AS n FROM t";
@@ -276,6 +309,11 @@ async fn create(
         builder = builder.with_configuration_property(
             TableProperty::DeletedFileRetentionDuration,
             Some(format!("interval {days} days")),
+        );
+        // Time travel needs the log as long as the files: keep both for as long.
+        builder = builder.with_configuration_property(
+            TableProperty::LogRetentionDuration,
+            Some(format!("interval {} days", days.max(30))),
         );
     }
     builder.await

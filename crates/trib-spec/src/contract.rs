@@ -981,6 +981,22 @@ fn check_columns(dec: &mut Decoder<'_>, c: &Contract) {
             );
         }
     }
+    if c.is_cdc() {
+        let reserved: Vec<String> = crate::model::cdc_columns().iter().map(|f| f.name().clone()).collect();
+        for col in &c.schema {
+            if reserved.contains(&col.name.value) {
+                dec.error(
+                    col.name.span,
+                    "contract::reserved-column",
+                    format!(
+                        "column `{}` is reserved in CDC products for change metadata",
+                        col.name.value
+                    ),
+                    format!("rename it; CDC bronze tables add {} themselves", reserved.join(", ")),
+                );
+            }
+        }
+    }
     if c.watermark.is_some() && c.event_time.is_none() {
         dec.error(
             c.product.span,

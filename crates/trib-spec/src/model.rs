@@ -419,6 +419,24 @@ impl Contract {
     pub fn pii_columns(&self) -> impl Iterator<Item = &Column> {
         self.schema.iter().filter(|c| c.pii)
     }
+
+    /// Whether the product is fed by Debezium change events (`kind: cdc`, or a Kafka
+    /// topic of them): its bronze rows then carry each change's operation and origin.
+    pub fn is_cdc(&self) -> bool {
+        matches!(&self.source, Source::Stream(s) if s.kind == StreamKind::Cdc || s.format == StreamFormat::Debezium)
+    }
+
+    /// The Arrow schema of the rows stored in the product's data table: the contract's
+    /// columns, then [`cdc_columns`] for CDC products. Derived partition columns are
+    /// added by the table itself.
+    pub fn data_schema(&self) -> arrow_schema::Schema {
+        let schema = self.arrow_schema();
+        if !self.is_cdc() {
+            return schema;
+        }
+        let fields = schema.fields().iter().map(|f| f.as_ref().clone()).chain(cdc_columns());
+        arrow_schema::Schema::new(fields.collect::<Vec<_>>())
+    }
 }
 
 /// Schema of every product's dead-letter table: records rejected on the way in, with
@@ -439,4 +457,22 @@ pub fn dead_letter_schema() -> arrow_schema::Schema {
         Field::new("message", A::Utf8, false),
         Field::new("raw", A::Utf8, false),
     ])
+}
+
+/// System columns of a CDC product's bronze table, after the contract's columns: the
+/// operation (`c`, `u`, `d`, `r`), when the source database made the change, the
+/// position in its log (PostgreSQL LSN, MySQL binlog position), and the connector's
+/// whole `source` block as compact JSON. Silver applies deletes and orders changes by them.
+pub fn cdc_columns() -> Vec<arrow_schema::Field> {
+    use arrow_schema::{DataType as A, Field, TimeUnit};
+    vec![
+        Field::new("_op", A::Utf8, false),
+        Field::new(
+            "_source_ts",
+            A::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
+        Field::new("_lsn", A::Int64, true),
+        Field::new("_source", A::Utf8, true),
+    ]
 }

@@ -43,6 +43,10 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Show one data product: contract, schema, lineage neighbours.
     Show(ShowArgs),
+    /// Compact, Z-order, checkpoint and vacuum product tables.
+    Maintain(MaintainArgs),
+    /// Run the HTTP API: event ingestion, health and metrics.
+    Serve(ServeArgs),
     /// Export or import contracts in other formats.
     #[command(subcommand)]
     Contract(ContractCommand),
@@ -108,6 +112,36 @@ pub struct IngestArgs {
     /// `text` prints a summary on stderr; `json` prints it on stdout.
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct MaintainArgs {
+    /// Product address; all products when omitted.
+    pub product: Option<String>,
+    /// Report what would be removed without removing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TRIB_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "TRIB_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Requests of one product are committed together once this many records wait.
+    #[arg(long, env = "TRIB_GROUP_COMMIT_RECORDS", default_value_t = 50_000)]
+    pub group_commit_records: usize,
+    /// ... or once the oldest waiting request has waited this many milliseconds.
+    #[arg(long, env = "TRIB_GROUP_COMMIT_MS", default_value_t = 20)]
+    pub group_commit_ms: u64,
+    /// Requests waiting per product before new ones get 429.
+    #[arg(long, env = "TRIB_INGEST_QUEUE", default_value_t = 1024)]
+    pub queue: usize,
 }
 
 #[derive(Debug, Args)]

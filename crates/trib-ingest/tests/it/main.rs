@@ -6,6 +6,8 @@ use std::path::Path;
 use trib_ingest::{Format, Reason, Validator, decode};
 use trib_spec::Contract;
 
+mod debezium;
+
 fn contract(rel: &str) -> Contract {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../trib/template").join(rel);
     let text = std::fs::read_to_string(&path).expect("template contract");

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use trib_lake::{Appended, Lake, ProductTable, TableKind};
 use trib_spec::Contract;
 
-fn contract(rel: &str) -> Contract {
+mod maintain;
+
+pub(crate) fn contract(rel: &str) -> Contract {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../trib/template").join(rel);
     let text = std::fs::read_to_string(&path).expect("template contract");
     trib_spec::parse_contract(trib_spec::yaml::Source::new(rel, text))
@@ -16,7 +18,7 @@ fn contract(rel: &str) -> Contract {
 }
 
 /// Rows of the orders_raw contract with ids `from..to`, built through Arrow's JSON reader.
-fn orders(from: usize, to: usize) -> RecordBatch {
+pub(crate) fn orders(from: usize, to: usize) -> RecordBatch {
     let c = contract("products/orders/orders_raw.yaml");
     let schema = Arc::new(c.arrow_schema());
     let mut text = String::new();
@@ -36,7 +38,7 @@ fn orders(from: usize, to: usize) -> RecordBatch {
     decoder.flush().expect("flush").expect("rows")
 }
 
-async fn scalar(t: &ProductTable, sql: &str) -> i64 {
+pub(crate) async fn scalar(t: &ProductTable, sql: &str) -> i64 {
     let b = t.query(sql).await.expect("query");
     b[0].column(0).as_primitive::<Int64Type>().value(0)
 }
@@ -152,7 +154,7 @@ async fn time_travel_by_version_and_timestamp() {
     assert_eq!(trib_lake_query_count(&at).await, 10);
 }
 
-async fn trib_lake_query_count(t: &deltalake::DeltaTable) -> i64 {
+pub(crate) async fn trib_lake_query_count(t: &deltalake::DeltaTable) -> i64 {
     let ctx = deltalake::datafusion::prelude::SessionContext::new();
     t.update_datafusion_session(&ctx.state()).expect("session");
     ctx.register_table("t", t.table_provider().await.expect("provider"))

@@ -281,6 +281,15 @@ fn stream_sources() {
     );
     let diags = errors(&bronze.replace(", topic: clicks", ""));
     assert!(diags.iter().any(|d| d.message.contains("topic")), "{diags:?}");
+    let reserved = errors(
+        &bronze
+            .replace("kind: kafka, topic: clicks", "kind: cdc")
+            .replace("- { name: id, type: string }", "- { name: _op, type: string }"),
+    );
+    assert!(
+        reserved.iter().any(|d| d.code == "contract::reserved-column"),
+        "{reserved:?}"
+    );
     let cdc = bronze.replace("kind: kafka, topic: clicks", "kind: cdc");
     let c = parse_contract(Source::new("c.yaml", cdc)).contract.expect("valid");
     assert!(matches!(&c.source, trib_spec::Source::Stream(s) if s.format == trib_spec::StreamFormat::Debezium));

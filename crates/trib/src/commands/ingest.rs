@@ -127,6 +127,7 @@ fn print_report(contract: &Contract, r: &FileReport, elapsed: std::time::Duratio
                 "accepted": t.accepted,
                 "dead_lettered": t.dead_lettered,
                 "dead_letters_by_reason": by_reason,
+                "skipped_tombstones": t.skipped_tombstones,
                 "batches": r.batches,
                 "skipped_batches": r.skipped_batches,
                 "bronze_version": t.bronze_version,
@@ -148,6 +149,12 @@ fn print_report(contract: &Contract, r: &FileReport, elapsed: std::time::Duratio
             if !t.by_reason.is_empty() {
                 let reasons: Vec<String> = t.by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 eprintln!("  dead letters by reason: {}", reasons.join(", "));
+            }
+            if t.skipped_tombstones > 0 {
+                eprintln!(
+                    "  {} Debezium tombstones skipped (delete markers, not records)",
+                    t.skipped_tombstones
+                );
             }
             if r.skipped_batches > 0 {
                 eprintln!(

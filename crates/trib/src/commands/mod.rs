@@ -6,6 +6,8 @@ mod demo;
 mod diff;
 mod ingest;
 mod init;
+mod maintain;
+mod serve;
 mod show;
 
 use crate::Outcome;
@@ -26,6 +28,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Ingest(a) => ingest::run(g, &a),
         Command::Show(a) => show::run(g, &a),
+        Command::Maintain(a) => maintain::run(g, &a),
+        Command::Serve(a) => serve::run(g, &a),
         Command::Contract(c) => contract::run(g, c),
         Command::Demo(a) => demo::run(g, &a),
     }

@@ -288,3 +288,108 @@ fn ingest_from_stdin_and_refusals() {
     assert_eq!(framing.code, 2);
     assert!(framing.stderr.contains("not valid JSON"), "{}", framing.stderr);
 }
+
+#[test]
+fn maintain_after_ingest() {
+    let ex = Example::init();
+    // Nothing written yet: nothing to maintain, and no table gets created.
+    let empty = ex.trib(&["maintain", "--format", "json"]);
+    assert_eq!(empty.code, 0, "{}", empty.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&empty.stdout).expect("json");
+    assert_eq!(doc["tables"], serde_json::json!([]));
+    assert!(!ex.path(".trib/lake/iot").exists());
+
+    // 100 readings over two days in batches of 10: 10 commits of 2 small files each.
+    let file = ex.path("readings.ndjson");
+    let mut body = String::new();
+    for i in 0..100 {
+        body.push_str(&format!(
+            "{{\"device_id\":\"d{}\",\"site\":\"north\",\"reading_at\":\"2026-03-{}T14:00:{:02}Z\",\"temperature_c\":21.5}}\n",
+            i % 7,
+            15 + i % 2,
+            i % 60
+        ));
+    }
+    body.push_str("not json\n");
+    std::fs::write(&file, body).expect("write");
+    let ingest = ex.trib(&[
+        "ingest",
+        "iot.sensor_readings",
+        file.to_str().expect("utf8"),
+        "--batch-size",
+        "10",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(ingest.code, 0, "{}", ingest.stderr);
+
+    let dry = ex.trib(&["maintain", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stderr
+            .contains("iot.sensor_readings v1: would compact 20 files in 2 partitions"),
+        "{}",
+        dry.stderr
+    );
+    assert!(dry.stderr.contains("nothing was changed"), "{}", dry.stderr);
+    let log = ex.path(".trib/lake/iot/sensor_readings/v1/_delta_log");
+    let checkpoints = || {
+        std::fs::read_dir(&log)
+            .expect("log")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".checkpoint.parquet"))
+            .count()
+    };
+    assert_eq!(checkpoints(), 0, "a dry run writes nothing");
+
+    let run = ex.trib(&["maintain", "iot.sensor_readings", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(doc["dry_run"], false);
+    let tables = doc["tables"].as_array().expect("tables");
+    assert_eq!(tables.len(), 2, "data and dead letters: {doc:#}");
+    let data = tables.iter().find(|t| t["table"] == "data").expect("data table");
+    assert_eq!(data["product"], "iot.sensor_readings");
+    assert_eq!(data["compaction"]["files_removed"], 20);
+    assert_eq!(
+        (data["rows_before"].as_u64(), data["rows_after"].as_u64()),
+        (Some(100), Some(100))
+    );
+    assert_eq!(data["compaction"]["files_added"], 2);
+    assert_eq!(data["z_order"]["status"], "rewritten");
+    assert_eq!(data["z_order"]["columns"], serde_json::json!(["device_id"]));
+    assert_eq!(data["checkpoint_version"], data["version_after"]);
+    // Seven days of retention: nothing removed a moment ago may be vacuumed.
+    assert_eq!(data["vacuum"]["files"], 0);
+    assert_eq!(data["vacuum"]["retention_seconds"], 7 * 86_400);
+    assert_eq!(checkpoints(), 1);
+    let dead = tables
+        .iter()
+        .find(|t| t["table"] == "dead_letters")
+        .expect("dead letters");
+    assert_eq!(dead["z_order"]["status"], "not_clustered");
+
+    // Again: nothing left to rewrite, and the rewritten table still knows every batch it
+    // took (the txn actions survive compaction), so a re-ingest writes nothing twice.
+    let again = ex.trib(&["maintain"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("no small files to compact, already z-ordered by device_id"),
+        "{}",
+        again.stderr
+    );
+    let reingest = ex.trib(&[
+        "ingest",
+        "iot.sensor_readings",
+        file.to_str().expect("utf8"),
+        "--batch-size",
+        "10",
+    ]);
+    assert!(
+        reingest.stderr.contains("11 of 11 batches were already ingested"),
+        "{}",
+        reingest.stderr
+    );
+}

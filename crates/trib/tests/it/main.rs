@@ -2,6 +2,7 @@
 
 mod check;
 mod commands;
+mod crash;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,179 @@
+//! Per-product queues and the writer tasks that group-commit them.
+
+use crate::error::ApiError;
+use crate::metrics as m;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use trib_ingest::pipeline::Pending;
+use trib_ingest::{BatchReport, Ingestor};
+use trib_lake::Lake;
+use trib_spec::{Contract, Layer};
+
+/// A request waiting for its commit.
+struct Job {
+    pending: Pending,
+    records: usize,
+    reply: oneshot::Sender<Result<BatchReport, ApiError>>,
+}
+
+/// Routes ingest requests to the writer of their product.
+#[derive(Clone)]
+pub struct IngestHub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queues: HashMap<String, mpsc::Sender<Job>>,
+    /// Every product of the project, to tell "unknown" from "not ingestible".
+    known: HashMap<String, Layer>,
+    /// Products whose events are Debezium change events.
+    cdc: std::collections::HashSet<String>,
+}
+
+impl IngestHub {
+    /// Starts one writer task per bronze product. Tables open on the first request.
+    pub fn start(lake: Lake, contracts: Vec<Contract>, settings: &crate::ServerSettings) -> Self {
+        let mut queues = HashMap::new();
+        let mut known = HashMap::new();
+        let mut cdc = std::collections::HashSet::new();
+        for c in contracts {
+            let name = c.product.value.to_string();
+            known.insert(name.clone(), c.layer);
+            if c.layer != Layer::Bronze {
+                continue;
+            }
+            if c.is_cdc() {
+                cdc.insert(name.clone());
+            }
+            let (tx, rx) = mpsc::channel(settings.queue.max(1));
+            tokio::spawn(writer(
+                lake.clone(),
+                c,
+                rx,
+                settings.group_commit_records,
+                settings.group_commit_latency,
+            ));
+            queues.insert(name, tx);
+        }
+        Self {
+            inner: Arc::new(Inner { queues, known, cdc }),
+        }
+    }
+
+    pub fn products(&self) -> Vec<(String, Layer)> {
+        let mut v: Vec<(String, Layer)> = self.inner.known.iter().map(|(k, l)| (k.clone(), *l)).collect();
+        v.sort();
+        v
+    }
+
+    /// Whether `product` takes events here, and if not, why.
+    pub fn check(&self, product: &str) -> Result<(), ApiError> {
+        if self.inner.queues.contains_key(product) {
+            return Ok(());
+        }
+        Err(match self.inner.known.get(product) {
+            Some(layer) => ApiError::NotIngestible(format!(
+                "`{product}` is a {layer} product, computed from its inputs; it does not take events"
+            )),
+            None => ApiError::UnknownProduct(product.to_string()),
+        })
+    }
+
+    /// The format of a body sent without a content type.
+    pub fn default_format(&self, product: &str) -> trib_ingest::Format {
+        if self.inner.cdc.contains(product) {
+            trib_ingest::Format::Debezium
+        } else {
+            trib_ingest::Format::Ndjson
+        }
+    }
+
+    /// Queues a batch and waits for its commit.
+    pub async fn submit(&self, product: &str, pending: Pending) -> Result<BatchReport, ApiError> {
+        self.check(product)?;
+        let Some(queue) = self.inner.queues.get(product) else {
+            return Err(ApiError::UnknownProduct(product.to_string()));
+        };
+        let records = pending.body.iter().filter(|b| **b == b'\n').count().max(1);
+        let (reply, answer) = oneshot::channel();
+        queue
+            .try_send(Job {
+                pending,
+                records,
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ApiError::Busy(product.to_string()),
+                mpsc::error::TrySendError::Closed(_) => ApiError::Unavailable,
+            })?;
+        metrics::gauge!(m::INGEST_QUEUE_DEPTH, "product" => product.to_string())
+            .set((queue.max_capacity() - queue.capacity()) as f64);
+        answer.await.unwrap_or(Err(ApiError::Unavailable))
+    }
+}
+
+/// Collects jobs until the group is big or old enough, commits it, answers each job.
+async fn writer(lake: Lake, contract: Contract, mut rx: mpsc::Receiver<Job>, max_records: usize, max_wait: Duration) {
+    let product = contract.product.value.to_string();
+    let mut ingestor: Option<Ingestor> = None;
+    while let Some(first) = rx.recv().await {
+        let started = Instant::now();
+        let mut records = first.records;
+        let mut jobs = vec![first];
+        while records < max_records {
+            let left = max_wait.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, rx.recv()).await {
+                Ok(Some(job)) => {
+                    records += job.records;
+                    jobs.push(job);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        metrics::gauge!(m::INGEST_QUEUE_DEPTH, "product" => product.clone()).set(rx.len() as f64);
+        if ingestor.is_none() {
+            match Ingestor::open(&lake, &contract).await {
+                Ok(i) => ingestor = Some(i),
+                Err(e) => {
+                    tracing::error!(product = %product, error = %e, "cannot open the product's tables");
+                    for job in jobs {
+                        let _ = job.reply.send(Err(ApiError::Unavailable));
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(ing) = ingestor.as_mut() else { continue };
+        let (pendings, replies): (Vec<Pending>, Vec<oneshot::Sender<Result<BatchReport, ApiError>>>) =
+            jobs.into_iter().map(|j| (j.pending, j.reply)).unzip();
+        let n = pendings.len();
+        let commit_started = Instant::now();
+        let result = ing.ingest_group(pendings).await;
+        metrics::histogram!(m::INGEST_COMMIT_SECONDS, "product" => product.clone())
+            .record(commit_started.elapsed().as_secs_f64());
+        metrics::histogram!(m::INGEST_GROUP_REQUESTS, "product" => product.clone()).record(n as f64);
+        match result {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let answer = outcome.map_err(|e| ApiError::BadRequest(e.to_string()));
+                    if let Ok(r) = &answer {
+                        metrics::counter!(m::INGEST_RECORDS, "product" => product.clone(), "outcome" => "accepted")
+                            .increment(r.accepted);
+                        metrics::counter!(m::INGEST_RECORDS, "product" => product.clone(), "outcome" => "dead_lettered").increment(r.dead_lettered);
+                    }
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(e) => {
+                tracing::error!(product = %product, error = %e, requests = n, "group commit failed; the requests were not stored");
+                // The table state may be stale after a failed commit: reopen next time.
+                ingestor = None;
+                for reply in replies {
+                    let _ = reply.send(Err(ApiError::Unavailable));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Every metric of the server, named once, rendered for Prometheus at `/metrics`.
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+pub const INGEST_RECORDS: &str = "trib_ingest_records_total";
+pub const INGEST_REQUESTS: &str = "trib_ingest_requests_total";
+pub const INGEST_COMMIT_SECONDS: &str = "trib_ingest_commit_seconds";
+pub const INGEST_GROUP_REQUESTS: &str = "trib_ingest_group_requests";
+pub const INGEST_QUEUE_DEPTH: &str = "trib_ingest_queue_depth";
+
+/// The process-wide recorder, installed on first use.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
+            .map(PrometheusBuilder::build_recorder)
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        // Fails only if another recorder was set first; then our handle renders nothing.
+        let _ = metrics::set_global_recorder(recorder);
+        metrics::describe_counter!(
+            INGEST_RECORDS,
+            "Records received, by product and outcome (accepted, dead_lettered)"
+        );
+        metrics::describe_counter!(INGEST_REQUESTS, "Ingest requests, by product and HTTP status");
+        metrics::describe_histogram!(
+            INGEST_COMMIT_SECONDS,
+            metrics::Unit::Seconds,
+            "Duration of one group commit (validation and both table commits)"
+        );
+        metrics::describe_histogram!(INGEST_GROUP_REQUESTS, "Requests committed together in one group commit");
+        metrics::describe_gauge!(INGEST_QUEUE_DEPTH, "Requests waiting for a group commit, by product");
+        handle
+    })
+}

@@ -1,0 +1,67 @@
+use crate::Outcome;
+use crate::cli::{GlobalArgs, ServeArgs};
+use anyhow::{Context, Result};
+use trib_server::{IngestHub, ServerSettings};
+
+pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
+    let project = super::project(&g.project).map_err(|d| super::fatal(*d))?;
+    if project.diagnostics.has_errors() {
+        eprint!("{}", crate::render::snippets(&project.diagnostics, &project.sources));
+        anyhow::bail!("the project has errors; hint: fix what `trib check` reports, then serve");
+    }
+    let lake = super::lake(&project)?;
+    let settings = ServerSettings {
+        max_body_bytes: args.max_body_bytes,
+        group_commit_records: args.group_commit_records,
+        group_commit_latency: std::time::Duration::from_millis(args.group_commit_ms),
+        queue: args.queue,
+    };
+    // Newest major of each product; older majors keep their tables but take no events.
+    let mut latest: Vec<trib_spec::Contract> = Vec::new();
+    for c in project.contracts() {
+        if project.latest(&c.product.value).is_some_and(|l| l.major() == c.major()) {
+            latest.push(c.clone());
+        }
+    }
+    super::runtime()?.block_on(async move {
+        trib_server::metrics::handle();
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let hub = IngestHub::start(lake, latest, &settings);
+        // The address on stdout, so scripts and tests can find an ephemeral port.
+        println!("listening on http://{addr}");
+        eprintln!(
+            "serving {} products; POST /v1/products/{{product}}/events, GET /metrics; Ctrl-C stops",
+            hub.products().len()
+        );
+        trib_server::serve(listener, hub, settings, shutdown_signal())
+            .await
+            .context("server failed")?;
+        anyhow::Ok(())
+    })?;
+    Ok(Outcome::Ok)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down after the requests in flight");
+}
