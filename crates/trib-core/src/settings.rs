@@ -43,6 +43,18 @@ pub struct ProjectSettings {
 pub struct StorageSettings {
     /// A local directory (relative to the project) or an `s3://bucket/prefix` URL.
     pub root: String,
+    /// The endpoint of an S3-compatible store (MinIO, SeaweedFS, R2, Ceph), such as
+    /// `http://127.0.0.1:8333`. Unset means AWS itself, or `AWS_ENDPOINT_URL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The bucket's region. Unset means `AWS_REGION`, else `us-east-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Whether a plain `http://` endpoint may be used (local and test stores only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_http: bool,
+    // Credentials are deliberately not settings: they come from the standard AWS
+    // variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, …), never from a file in git.
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +104,9 @@ impl Default for StorageSettings {
     fn default() -> Self {
         Self {
             root: ".trib/lake".into(),
+            endpoint: None,
+            region: None,
+            allow_http: false,
         }
     }
 }
@@ -172,13 +187,28 @@ impl Settings {
     }
 
     /// Applies `TRIB_*` overrides from the environment (or any list of variables):
-    /// `TRIB_PROJECT_NAME`, `TRIB_STORAGE_ROOT`, `TRIB_CATALOG_URL`,
-    /// `TRIB_CERTIFICATION_PROBATION`, `TRIB_POLICIES_DIR`.
+    /// `TRIB_PROJECT_NAME`, `TRIB_STORAGE_ROOT`, `TRIB_STORAGE_ENDPOINT`,
+    /// `TRIB_STORAGE_REGION`, `TRIB_STORAGE_ALLOW_HTTP`, `TRIB_CATALOG_URL`,
+    /// `TRIB_CERTIFICATION_PROBATION`, `TRIB_POLICIES_DIR`. An empty endpoint or region
+    /// unsets it.
     pub fn with_env(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, Box<Diagnostic>> {
         for (key, value) in vars {
             match key.as_str() {
                 "TRIB_PROJECT_NAME" => self.project.name = value,
                 "TRIB_STORAGE_ROOT" => self.storage.root = value,
+                "TRIB_STORAGE_ENDPOINT" => self.storage.endpoint = Some(value).filter(|v| !v.is_empty()),
+                "TRIB_STORAGE_REGION" => self.storage.region = Some(value).filter(|v| !v.is_empty()),
+                "TRIB_STORAGE_ALLOW_HTTP" => {
+                    self.storage.allow_http = parse_bool(&value).ok_or_else(|| {
+                        Box::new(
+                            Diagnostic::error(
+                                "settings::invalid",
+                                format!("`TRIB_STORAGE_ALLOW_HTTP`: expected a boolean, found `{value}`"),
+                            )
+                            .with_help("use `true` or `false`"),
+                        )
+                    })?;
+                }
                 "TRIB_CATALOG_URL" => self.catalog.url = value,
                 "TRIB_POLICIES_DIR" => self.policies.dir = value,
                 "TRIB_CERTIFICATION_PROBATION" => {
@@ -197,6 +227,15 @@ impl Settings {
 
     pub fn role(&self, name: &str) -> Option<&RoleSettings> {
         self.roles.iter().find(|r| r.name == name)
+    }
+}
+
+/// Booleans as environment variables spell them.
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" | "" => Some(false),
+        _ => None,
     }
 }
 
@@ -223,6 +262,30 @@ mod tests {
         assert_eq!(s.certification.probation.as_secs(), 3 * 86_400);
         let bad = Settings::with_name("x").with_env([("TRIB_CERTIFICATION_PROBATION".to_string(), "soon".to_string())]);
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn s3_storage_from_the_file_and_the_environment() {
+        let text = "[project]\nname = \"x\"\n[storage]\nroot = \"s3://lake/prod\"\nendpoint = \"http://127.0.0.1:8333\"\nallow_http = true\n";
+        let s = Settings::parse(text, "trib.toml").expect("parse");
+        assert_eq!(s.storage.endpoint.as_deref(), Some("http://127.0.0.1:8333"));
+        assert_eq!(s.storage.region, None);
+        assert!(s.storage.allow_http);
+        let s = s
+            .with_env([
+                ("TRIB_STORAGE_REGION".to_string(), "eu-west-1".to_string()),
+                ("TRIB_STORAGE_ENDPOINT".to_string(), String::new()),
+                ("TRIB_STORAGE_ALLOW_HTTP".to_string(), "false".to_string()),
+            ])
+            .expect("valid");
+        assert_eq!(s.storage.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(s.storage.endpoint, None);
+        assert!(!s.storage.allow_http);
+        let bad = Settings::with_name("x").with_env([("TRIB_STORAGE_ALLOW_HTTP".to_string(), "maybe".to_string())]);
+        assert!(bad.expect_err("must fail").message.contains("TRIB_STORAGE_ALLOW_HTTP"));
+        // Credentials never belong in the file.
+        let creds = "[project]\nname = \"x\"\n[storage]\nroot = \"s3://b\"\naccess_key_id = \"k\"\n";
+        assert!(Settings::parse(creds, "trib.toml").is_err());
     }
 
     #[test]

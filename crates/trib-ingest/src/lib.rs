@@ -19,6 +19,7 @@
 pub mod dead_letter;
 pub mod debezium;
 pub mod decode;
+pub mod expect;
 pub mod file;
 pub mod format;
 pub mod pipeline;
@@ -47,6 +48,20 @@ pub enum Error {
         else { "declare `source: { kind: cdc }` in its contract, or send the rows as NDJSON" }
     )]
     WrongFormat { product: String, cdc: bool },
+    /// A `fail` expectation did not hold: the whole batch is refused.
+    #[error(
+        "expectation `{name}` of `{product}` failed for {rows} record(s), the first at position {first_position}: `{sql}` is false; the batch was refused\nhint: fix the records, or set `on_violation: drop` to dead-letter them instead"
+    )]
+    ExpectationFailed {
+        product: String,
+        name: String,
+        sql: String,
+        rows: u64,
+        first_position: u64,
+    },
+    /// An expectation's SQL could not be evaluated (e.g. a type error).
+    #[error("cannot evaluate the expectations of `{product}`: {message}")]
+    Expectation { product: String, message: String },
     /// Writing to a table failed.
     #[error(transparent)]
     Lake(trib_lake::Error),
@@ -69,6 +84,9 @@ pub enum Error {
 impl Error {
     /// Whether the sender can fix this by changing the input.
     pub fn is_user_error(&self) -> bool {
-        matches!(self, Error::Malformed { .. } | Error::WrongFormat { .. })
+        matches!(
+            self,
+            Error::Malformed { .. } | Error::WrongFormat { .. } | Error::ExpectationFailed { .. }
+        )
     }
 }

@@ -17,6 +17,7 @@ pub use group::Pending;
 pub struct Ingestor {
     product: String,
     validator: Validator,
+    expectations: crate::expect::Expectations,
     bronze: ProductTable,
     dead: ProductTable,
 }
@@ -30,6 +31,8 @@ pub struct BatchReport {
     /// Debezium tombstones: not records, so not in `received`.
     pub skipped_tombstones: u64,
     pub by_reason: BTreeMap<Reason, u64>,
+    /// Rows kept although a `warn` expectation failed, by expectation.
+    pub expectation_warnings: BTreeMap<String, u64>,
     /// The batch's transaction was already in the tables: nothing was written now.
     pub duplicate: bool,
     /// Bronze table version holding the rows, when written now.
@@ -44,6 +47,9 @@ impl BatchReport {
         self.skipped_tombstones += other.skipped_tombstones;
         for (r, n) in &other.by_reason {
             *self.by_reason.entry(*r).or_default() += n;
+        }
+        for (e, n) in &other.expectation_warnings {
+            *self.expectation_warnings.entry(e.clone()).or_default() += n;
         }
         self.bronze_version = other.bronze_version.or(self.bronze_version);
     }
@@ -67,6 +73,7 @@ impl Ingestor {
         Ok(Self {
             product: contract.product.value.to_string(),
             validator: Validator::new(contract),
+            expectations: crate::expect::Expectations::new(contract),
             bronze,
             dead,
         })
@@ -91,7 +98,8 @@ impl Ingestor {
     ) -> Result<BatchReport> {
         let records = decode(format, body)?;
         let decoded = records.len() as u64;
-        let validated = self.validator.validate(records)?;
+        let mut validated = self.validator.validate(records)?;
+        let warnings = self.expectations.apply(&mut validated).await?;
         let received = validated.received() as u64;
         debug_assert_eq!(received + validated.skipped_tombstones, decoded);
         let txn = id.map(|b| (b.app_id.as_str(), b.version));
@@ -100,6 +108,7 @@ impl Ingestor {
             accepted: validated.batch.num_rows() as u64,
             dead_lettered: validated.dead_letters.len() as u64,
             skipped_tombstones: validated.skipped_tombstones,
+            expectation_warnings: warnings,
             ..BatchReport::default()
         };
         for d in &validated.dead_letters {

@@ -35,6 +35,8 @@ pub struct Validated {
     pub batch: RecordBatch,
     /// Positions of the accepted rows, in batch order.
     pub accepted_positions: Vec<u64>,
+    /// Raw text of the accepted rows, in batch order, for rows an expectation drops.
+    pub accepted_raw: Vec<String>,
     pub dead_letters: Vec<DeadLetter>,
     /// Fields sent that the contract does not declare, with how often; they are not kept.
     pub unknown_fields: BTreeMap<String, u64>,
@@ -82,6 +84,7 @@ impl Validator {
     pub fn validate(&self, records: Vec<Record>) -> Result<Validated> {
         let mut rows: Vec<Value> = Vec::with_capacity(records.len());
         let mut accepted_positions = Vec::with_capacity(records.len());
+        let mut accepted_raw: Vec<String> = Vec::with_capacity(records.len());
         let mut dead_letters = Vec::new();
         let mut unknown_fields: BTreeMap<String, u64> = BTreeMap::new();
         let mut skipped_tombstones = 0;
@@ -142,6 +145,7 @@ impl Validator {
                     }
                     rows.push(Value::Object(row));
                     accepted_positions.push(record.position);
+                    accepted_raw.push(record.raw);
                 }
                 Err((reason, field, message)) => dead_letters.push(DeadLetter {
                     position: record.position,
@@ -156,6 +160,7 @@ impl Validator {
         Ok(Validated {
             batch,
             accepted_positions,
+            accepted_raw,
             dead_letters,
             unknown_fields,
             skipped_tombstones,

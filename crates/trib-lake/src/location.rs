@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::path::Path;
+use trib_core::settings::StorageSettings;
 use trib_spec::ProductName;
 use url::Url;
 
@@ -15,9 +16,23 @@ pub struct Lake {
 }
 
 impl Lake {
+    /// The lake of a project's `[storage]` settings: the root, and for an S3 root the
+    /// endpoint, region and HTTP permission as storage options. Credentials still come
+    /// from the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, …).
+    pub fn from_settings(settings: &StorageSettings, project_dir: &Path) -> Result<Self> {
+        let lake = Self::new(&settings.root, project_dir)?;
+        let options = if lake.is_s3() {
+            storage_options(settings)
+        } else {
+            HashMap::new()
+        };
+        Ok(lake.with_storage_options(options))
+    }
+
     /// `root` as written in the settings: a path (relative to `project_dir`) or a URL
     /// such as `s3://bucket/prefix`. Credentials and endpoints for object stores come
-    /// from the environment (`AWS_*`), as every S3 tool reads them.
+    /// from the environment (`AWS_*`), as every S3 tool reads them, and from
+    /// [`Lake::with_storage_options`].
     pub fn new(root: &str, project_dir: &Path) -> Result<Self> {
         let bad = |message: String| Error::BadRoot {
             root: root.to_string(),
@@ -35,7 +50,7 @@ impl Lake {
             let path = std::fs::canonicalize(&path).map_err(|e| bad(e.to_string()))?;
             Url::from_directory_path(&path).map_err(|()| bad("not an absolute path".into()))?
         };
-        if url.scheme() == "s3" || url.scheme() == "s3a" {
+        if is_s3(&url) {
             deltalake::aws::register_handlers(None);
         }
         Ok(Self {
@@ -44,6 +59,8 @@ impl Lake {
         })
     }
 
+    /// Replaces the options given to every table's object store (keys as delta-rs and
+    /// `object_store` read them, e.g. `AWS_ENDPOINT_URL`). They win over the environment.
     pub fn with_storage_options(mut self, options: HashMap<String, String>) -> Self {
         self.storage_options = options;
         self
@@ -55,6 +72,11 @@ impl Lake {
 
     pub fn root(&self) -> &Url {
         &self.root
+    }
+
+    /// Whether tables live in an S3-compatible object store.
+    pub fn is_s3(&self) -> bool {
+        is_s3(&self.root)
     }
 
     /// `<root>/<domain>/<name>/v<major>/`
@@ -77,10 +99,76 @@ impl Lake {
     }
 }
 
+/// Storage options for an S3 root from the `[storage]` settings, in the keys delta-rs
+/// reads; a setting left out adds no key, so `AWS_*` variables still apply.
+///
+/// Nothing else is needed for safe concurrent commits: delta-rs writes each commit with
+/// a conditional put (`If-None-Match: *`, object_store's default `etag` mode), which AWS
+/// S3, MinIO, SeaweedFS and R2 honour, and object_store addresses buckets path-style
+/// unless told otherwise, as S3-compatible servers expect.
+pub fn storage_options(settings: &StorageSettings) -> HashMap<String, String> {
+    let mut options = HashMap::new();
+    if let Some(endpoint) = &settings.endpoint {
+        options.insert("AWS_ENDPOINT_URL".to_string(), endpoint.clone());
+    }
+    if let Some(region) = &settings.region {
+        options.insert("AWS_REGION".to_string(), region.clone());
+    }
+    if settings.allow_http {
+        options.insert("AWS_ALLOW_HTTP".to_string(), "true".to_string());
+    }
+    options
+}
+
+fn is_s3(url: &Url) -> bool {
+    matches!(url.scheme(), "s3" | "s3a")
+}
+
 fn with_trailing_slash(mut url: Url) -> Url {
     if !url.path().ends_with('/') {
         let p = format!("{}/", url.path());
         url.set_path(&p);
     }
     url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(root: &str) -> StorageSettings {
+        StorageSettings {
+            root: root.to_string(),
+            endpoint: Some("http://127.0.0.1:8333".to_string()),
+            region: Some("eu-west-1".to_string()),
+            allow_http: true,
+        }
+    }
+
+    #[test]
+    fn s3_settings_become_storage_options() {
+        let lake = Lake::from_settings(&settings("s3://lake/prod"), Path::new("/")).expect("lake");
+        assert!(lake.is_s3());
+        assert_eq!(lake.root().as_str(), "s3://lake/prod/");
+        let options = lake.storage_options();
+        assert_eq!(options["AWS_ENDPOINT_URL"], "http://127.0.0.1:8333");
+        assert_eq!(options["AWS_REGION"], "eu-west-1");
+        assert_eq!(options["AWS_ALLOW_HTTP"], "true");
+        assert_eq!(options.len(), 3);
+        // Unset settings leave the environment in charge.
+        let plain = StorageSettings {
+            root: "s3://lake".to_string(),
+            ..StorageSettings::default()
+        };
+        assert!(storage_options(&plain).is_empty());
+    }
+
+    #[test]
+    fn local_roots_take_no_options() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::from_settings(&settings("lake"), dir.path()).expect("lake");
+        assert!(!lake.is_s3());
+        assert_eq!(lake.root().scheme(), "file");
+        assert!(lake.storage_options().is_empty());
+    }
 }

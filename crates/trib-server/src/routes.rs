@@ -116,6 +116,7 @@ async fn accept(
         "accepted": r.accepted,
         "dead_lettered": r.dead_lettered,
         "dead_letters_by_reason": by_reason,
+        "expectation_warnings": r.expectation_warnings,
         "duplicate": r.duplicate,
         "version": r.bronze_version,
     })))

@@ -72,13 +72,17 @@ impl Ingestor {
                 }));
                 continue;
             }
-            let validated = decode(item.format, &item.body).and_then(|records| self.validator.validate(records));
-            prepared.push(validated.map(|v| {
+            let validated = match decode(item.format, &item.body).and_then(|records| self.validator.validate(records)) {
+                Ok(mut v) => self.expectations.apply(&mut v).await.map(|w| (v, w)),
+                Err(e) => Err(e),
+            };
+            prepared.push(validated.map(|(v, warnings)| {
                 let mut report = BatchReport {
                     received: v.received() as u64,
                     accepted: v.batch.num_rows() as u64,
                     dead_lettered: v.dead_letters.len() as u64,
                     skipped_tombstones: v.skipped_tombstones,
+                    expectation_warnings: warnings,
                     ..BatchReport::default()
                 };
                 for d in &v.dead_letters {

@@ -285,3 +285,109 @@ mod tables {
         assert_eq!((bronze, dead), (22, 3));
     }
 }
+
+mod expectations {
+    use super::*;
+    use trib_ingest::dead_letter::Provenance;
+    use trib_ingest::{BatchId, Ingestor};
+    use trib_lake::Lake;
+
+    fn provenance() -> Provenance {
+        Provenance {
+            received_at_micros: 0,
+            source: "test".into(),
+            batch_id: "b".into(),
+        }
+    }
+
+    fn order(id: &str, amount: &str) -> String {
+        format!(
+            "{{\"order_id\":\"{id}\",\"customer_id\":\"c\",\"status\":\"placed\",\"amount\":{amount},\"ordered_at\":\"2026-03-15T14:00:00Z\",\"updated_at\":\"2026-03-15T14:00:00Z\"}}\n"
+        )
+    }
+
+    #[tokio::test]
+    async fn drop_and_quarantine_move_rows_to_dead_letters() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::new("lake", dir.path()).expect("lake");
+        // orders_raw: `non_negative_amount: amount >= 0`, on_violation: drop.
+        let mut ing = Ingestor::open(&lake, &contract("products/orders/orders_raw.yaml"))
+            .await
+            .expect("open");
+        let body = [
+            order("a", "1.00"),
+            order("b", "-5.00"),
+            order("c", "0"),
+            "not json\n".to_string(),
+        ]
+        .concat();
+        let r = ing
+            .ingest(Format::Ndjson, body.as_bytes(), &provenance(), None)
+            .await
+            .expect("ingest");
+        assert_eq!((r.received, r.accepted, r.dead_lettered), (4, 2, 2));
+        assert_eq!(r.by_reason.get(&Reason::ExpectationFailed), Some(&1));
+        let rows = ing
+            .dead_letters()
+            .query("SELECT position, message, raw FROM t WHERE reason = 'expectation_failed'")
+            .await
+            .expect("query");
+        let text = |i: usize| arrow::util::display::array_value_to_string(rows[0].column(i), 0).expect("text");
+        assert_eq!(text(0), "2");
+        assert_eq!(
+            text(1),
+            "expectation `non_negative_amount` failed: `amount >= 0` is false for this record"
+        );
+        assert!(text(2).contains("\"order_id\":\"b\""));
+        assert_eq!(ing.bronze().count().await.expect("count"), 2);
+
+        // sensor_readings: `battery_plausible`, on_violation: quarantine; NULL passes.
+        let mut ing = Ingestor::open(&lake, &contract("products/iot/sensor_readings.yaml"))
+            .await
+            .expect("open");
+        let body = "{\"device_id\":\"d1\",\"site\":\"s\",\"reading_at\":\"2026-03-15T14:00:00Z\",\"battery_v\":3.1}\n\
+                    {\"device_id\":\"d2\",\"site\":\"s\",\"reading_at\":\"2026-03-15T14:00:00Z\",\"battery_v\":9.5}\n\
+                    {\"device_id\":\"d3\",\"site\":\"s\",\"reading_at\":\"2026-03-15T14:00:00Z\"}\n";
+        let r = ing
+            .ingest(Format::Ndjson, body.as_bytes(), &provenance(), None)
+            .await
+            .expect("ingest");
+        assert_eq!((r.accepted, r.dead_lettered), (2, 1));
+        assert_eq!(r.by_reason.get(&Reason::Quarantined), Some(&1));
+    }
+
+    #[tokio::test]
+    async fn fail_refuses_the_batch_and_warn_keeps_rows() {
+        let text = "product: shop.payments\nversion: 1.0.0\nowner: t\nlayer: bronze\nsource: { kind: http }\nschema:\n  - { name: id, type: string, required: true }\n  - { name: amount, type: \"decimal(10,2)\" }\n  - { name: currency, type: string }\nquality:\n  - { expect: { name: known_currency, sql: \"currency IN ('EUR', 'USD')\", on_violation: warn } }\n  - { expect: { name: has_amount, sql: \"amount IS NOT NULL\", on_violation: fail } }\n";
+        let c = trib_spec::parse_contract(trib_spec::yaml::Source::new("p.yaml", text))
+            .contract
+            .expect("valid");
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::new("lake", dir.path()).expect("lake");
+        let mut ing = Ingestor::open(&lake, &c).await.expect("open");
+        let ok = "{\"id\":\"1\",\"amount\":5,\"currency\":\"EUR\"}\n{\"id\":\"2\",\"amount\":6,\"currency\":\"CHF\"}\n";
+        let r = ing
+            .ingest(Format::Ndjson, ok.as_bytes(), &provenance(), None)
+            .await
+            .expect("ingest");
+        assert_eq!(r.accepted, 2);
+        assert_eq!(r.expectation_warnings.get("known_currency"), Some(&1));
+        let bad = "{\"id\":\"3\",\"amount\":5,\"currency\":\"EUR\"}\n{\"id\":\"4\",\"currency\":\"EUR\"}\n";
+        let id = BatchId {
+            app_id: "k".into(),
+            version: 0,
+        };
+        let err = ing
+            .ingest(Format::Ndjson, bad.as_bytes(), &provenance(), Some(&id))
+            .await
+            .expect_err("refused");
+        assert!(err.is_user_error());
+        assert!(err.to_string().contains("expectation `has_amount`"), "{err}");
+        assert!(err.to_string().contains("position 2"), "{err}");
+        assert_eq!(
+            ing.bronze().count().await.expect("count"),
+            2,
+            "nothing of the refused batch was written"
+        );
+    }
+}

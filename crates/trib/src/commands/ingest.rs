@@ -128,6 +128,7 @@ fn print_report(contract: &Contract, r: &FileReport, elapsed: std::time::Duratio
                 "dead_lettered": t.dead_lettered,
                 "dead_letters_by_reason": by_reason,
                 "skipped_tombstones": t.skipped_tombstones,
+                "expectation_warnings": t.expectation_warnings,
                 "batches": r.batches,
                 "skipped_batches": r.skipped_batches,
                 "bronze_version": t.bronze_version,
@@ -149,6 +150,10 @@ fn print_report(contract: &Contract, r: &FileReport, elapsed: std::time::Duratio
             if !t.by_reason.is_empty() {
                 let reasons: Vec<String> = t.by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 eprintln!("  dead letters by reason: {}", reasons.join(", "));
+            }
+            if !t.expectation_warnings.is_empty() {
+                let w: Vec<String> = t.expectation_warnings.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                eprintln!("  kept despite `warn` expectations: {}", w.join(", "));
             }
             if t.skipped_tombstones > 0 {
                 eprintln!(

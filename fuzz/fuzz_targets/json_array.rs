@@ -1,0 +1,14 @@
+//! Any bytes as a JSON body (an array of objects, or one object): refused as a whole only
+//! as the sender's error, otherwise validated against the example project's bronze
+//! contracts without a panic, and the counts add up.
+#![no_main]
+
+mod ingest;
+
+use libfuzzer_sys::fuzz_target;
+use trib_ingest::Format;
+
+fuzz_target!(|data: &[u8]| {
+    let validators: Vec<_> = ingest::PLAIN.iter().collect();
+    ingest::check(Format::JsonArray, data, &validators);
+});
