@@ -15,6 +15,9 @@ pub enum Error {
         #[source]
         source: deltalake::DeltaTableError,
     },
+    /// The table has columns the contract no longer declares.
+    #[error("table `{table}` has columns the contract no longer declares: {}\nhint: removing a column is a breaking change; release it as a new major version, which gets a new table", columns.join(", "))]
+    SchemaDrift { table: String, columns: Vec<String> },
     /// Arrow rejected data (a bug when the data came through validation).
     #[error("cannot prepare rows for `{table}`: {source}")]
     Arrow {

@@ -31,6 +31,8 @@ pub struct ProductTable {
     name: String,
     schema: SchemaRef,
     partitions: Vec<PartitionColumn>,
+    /// The contract added columns the table does not have yet: merge them on write.
+    evolve: bool,
 }
 
 /// The outcome of an idempotent append.
@@ -84,16 +86,41 @@ impl ProductTable {
         let mut table = DeltaTable::try_from_url_with_storage_options(url.clone(), lake.storage_options().clone())
             .await
             .map_err(|e| delta_err(Operation::Open, e))?;
+        let mut evolve = false;
         if table.version().is_none() {
             table = create(&table, contract, kind, &schema, &partitions)
                 .await
                 .map_err(|e| delta_err(Operation::Create, e))?;
+        } else {
+            // Within a major version the schema only grows: added optional columns are
+            // merged on the next write; a column the contract no longer has is a
+            // breaking change that needs a new major version (a new table).
+            let existing: Vec<String> = table
+                .snapshot()
+                .map_err(|e| delta_err(Operation::Open, e))?
+                .schema()
+                .fields()
+                .map(|f| f.name().to_string())
+                .collect();
+            let dropped: Vec<String> = existing
+                .iter()
+                .filter(|c| schema.field_with_name(c).is_err())
+                .cloned()
+                .collect();
+            if !dropped.is_empty() {
+                return Err(Error::SchemaDrift {
+                    table: name,
+                    columns: dropped,
+                });
+            }
+            evolve = schema.fields().iter().any(|f| !existing.contains(f.name()));
         }
         Ok(Self {
             table,
             name,
             schema,
             partitions,
+            evolve,
         })
     }
 
@@ -173,7 +200,11 @@ impl ProductTable {
         if !partition_names.is_empty() {
             builder = builder.with_partition_columns(partition_names);
         }
+        if self.evolve {
+            builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Merge);
+        }
         self.table = builder.await.map_err(|source| self.err(Operation::Append, source))?;
+        self.evolve = false;
         let version = self.version().unwrap_or_default();
         Ok(Appended::Committed { version, rows })
     }
@@ -203,7 +234,11 @@ impl ProductTable {
         if !partition_names.is_empty() {
             builder = builder.with_partition_columns(partition_names);
         }
+        if self.evolve {
+            builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Merge);
+        }
         self.table = builder.await.map_err(|source| self.err(Operation::Append, source))?;
+        self.evolve = false;
         Ok(Appended::Committed {
             version: self.version().unwrap_or_default(),
             rows,

@@ -226,3 +226,61 @@ async fn dead_letter_tables_live_apart() {
     );
     assert!(t.schema().field_with_name("reason").is_ok());
 }
+
+#[tokio::test]
+async fn optional_columns_are_added_within_a_major_version() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let lake = Lake::new("lake", dir.path()).expect("lake");
+    let v1 = contract("products/orders/orders_raw.yaml");
+    let mut t = ProductTable::open_or_create(&lake, &v1, TableKind::Data)
+        .await
+        .expect("create");
+    t.append(&orders(0, 10), None).await.expect("v1 rows");
+
+    // 1.1.0 adds an optional column.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../trib/template/products/orders/orders_raw.yaml");
+    let text = std::fs::read_to_string(&path)
+        .expect("read")
+        .replace("version: 1.0.0", "version: 1.1.0")
+        .replace(
+            "  - { name: currency, type: string }\n",
+            "  - { name: currency, type: string }\n  - { name: channel, type: string }\n",
+        );
+    let v2 = trib_spec::parse_contract(trib_spec::yaml::Source::new("v2.yaml", text.clone()))
+        .contract
+        .expect("valid");
+    let mut t2 = ProductTable::open_or_create(&lake, &v2, TableKind::Data)
+        .await
+        .expect("open with the new column");
+    let schema = Arc::new(v2.arrow_schema());
+    let row = "{\"order_id\":\"n1\",\"customer_id\":\"c\",\"status\":\"placed\",\"amount\":\"1.00\",\"ordered_at\":\"2026-03-10T10:00:00Z\",\"updated_at\":\"2026-03-10T10:00:00Z\",\"channel\":\"app\"}\n";
+    let mut decoder = deltalake::arrow::json::ReaderBuilder::new(schema)
+        .build_decoder()
+        .expect("decoder");
+    decoder.decode(row.as_bytes()).expect("decode");
+    let batch = decoder.flush().expect("flush").expect("row");
+    t2.append(&batch, None).await.expect("append with the new column");
+    assert_eq!(scalar(&t2, "SELECT count(*) FROM t").await, 11);
+    assert_eq!(
+        scalar(&t2, "SELECT count(channel) FROM t").await,
+        1,
+        "older rows read the new column as null"
+    );
+
+    // A column the contract dropped is refused with a hint.
+    let dropped = text
+        .replace("  - { name: currency, type: string }\n", "")
+        .replace("  - { name: channel, type: string }\n", "")
+        .replace("  - regex: { column: currency, pattern: '^[A-Z]{3}$' }\n", "");
+    let v3 = trib_spec::parse_contract(trib_spec::yaml::Source::new("v3.yaml", dropped))
+        .contract
+        .expect("valid");
+    let err = ProductTable::open_or_create(&lake, &v3, TableKind::Data)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("currency") && err.to_string().contains("new major version"),
+        "{err}"
+    );
+}
