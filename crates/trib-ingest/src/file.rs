@@ -73,8 +73,8 @@ pub async fn ingest_reader(
         source: e,
     };
     let mut header: Option<Vec<u8>> = None;
-    if opts.format == Format::JsonArray {
-        // An array is one document: read it whole.
+    if matches!(opts.format, Format::JsonArray | Format::Parquet) {
+        // An array or a Parquet file is one document: read it whole.
         let mut body = Vec::new();
         input.read_to_end(&mut body).map_err(io)?;
         consumed += body.len() as u64;

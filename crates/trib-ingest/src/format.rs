@@ -13,6 +13,8 @@ pub enum Format {
     /// Debezium change events, one JSON envelope per line (with or without the Connect
     /// `schema` part), for CDC products.
     Debezium,
+    /// An Apache Parquet file.
+    Parquet,
 }
 
 impl Format {
@@ -27,6 +29,7 @@ impl Format {
             | "application/jsonlines" => Some(Self::Ndjson),
             "application/json" => Some(Self::JsonArray),
             "text/csv" | "application/csv" => Some(Self::Csv),
+            "application/vnd.apache.parquet" | "application/x-parquet" => Some(Self::Parquet),
             // Debezium has no media type of its own; a vendor type keeps change events
             // apart from plain JSON.
             "application/vnd.debezium+json" | "application/vnd.debezium+x-ndjson" => Some(Self::Debezium),
@@ -40,6 +43,7 @@ impl Format {
             "ndjson" | "jsonl" => Some(Self::Ndjson),
             "json" => Some(Self::JsonArray),
             "csv" => Some(Self::Csv),
+            "parquet" => Some(Self::Parquet),
             _ => None,
         }
     }
@@ -50,6 +54,7 @@ impl Format {
             "json" => Some(Self::JsonArray),
             "csv" => Some(Self::Csv),
             "debezium" => Some(Self::Debezium),
+            "parquet" => Some(Self::Parquet),
             _ => None,
         }
     }
@@ -62,6 +67,7 @@ impl fmt::Display for Format {
             Format::JsonArray => "JSON",
             Format::Csv => "CSV",
             Format::Debezium => "Debezium JSON",
+            Format::Parquet => "Parquet",
         })
     }
 }

@@ -101,10 +101,10 @@ pub struct DiffArgs {
 pub struct IngestArgs {
     /// Product address, e.g. `orders.orders_raw`.
     pub product: String,
-    /// NDJSON, JSON or CSV file; `-` or nothing reads stdin.
+    /// NDJSON, JSON, CSV, Parquet or Debezium file; `-` or nothing reads stdin.
     pub file: Option<PathBuf>,
     /// Input format (default: from the file extension, NDJSON for stdin).
-    #[arg(long, value_parser = ["ndjson", "json", "csv"])]
+    #[arg(long, value_parser = ["ndjson", "json", "csv", "parquet", "debezium"])]
     pub input_format: Option<String>,
     /// Records per commit.
     #[arg(long, default_value_t = 100_000)]

@@ -391,3 +391,73 @@ mod expectations {
         );
     }
 }
+
+mod parquet_files {
+    use super::*;
+    use arrow::array::{ArrayRef, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+
+    fn parquet_bytes() -> Vec<u8> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("order_id", DataType::Utf8, false),
+            Field::new("customer_id", DataType::Utf8, true),
+            Field::new("status", DataType::Utf8, false),
+            Field::new("amount", DataType::Decimal128(14, 3), false),
+            Field::new(
+                "ordered_at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new(
+                "updated_at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+        ]));
+        let ts = 1_773_583_200_000_000i64;
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["p1", "p2", "p3"])),
+            Arc::new(StringArray::from(vec![Some("c1"), None, Some("c3")])),
+            Arc::new(StringArray::from(vec!["placed", "paid", "paid"])),
+            Arc::new(
+                Decimal128Array::from(vec![12_345_670i128, 1_000, 1_005])
+                    .with_precision_and_scale(14, 3)
+                    .expect("decimal"),
+            ),
+            Arc::new(TimestampMicrosecondArray::from(vec![ts, ts, ts]).with_timezone("UTC")),
+            Arc::new(TimestampMicrosecondArray::from(vec![ts, ts, ts]).with_timezone("UTC")),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), cols).expect("batch");
+        let mut out = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).expect("writer");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+        out
+    }
+
+    #[test]
+    fn parquet_rows_are_validated_like_json() {
+        let c = contract("products/orders/orders_raw.yaml");
+        let records = decode(Format::Parquet, &parquet_bytes()).expect("decodes");
+        assert_eq!(records.len(), 3);
+        let v = Validator::new(&c).validate(records).expect("validates");
+        assert_eq!(v.batch.num_rows(), 1);
+        let reasons: Vec<(u64, Reason)> = v.dead_letters.iter().map(|d| (d.position, d.reason)).collect();
+        assert_eq!(reasons, vec![(1, Reason::MissingRequired), (2, Reason::OutOfRange)]);
+        let amount = v
+            .batch
+            .column_by_name("amount")
+            .expect("amount")
+            .as_primitive::<Decimal128Type>();
+        assert_eq!(amount.value(0), 1_234_567, "12345.670 kept exactly as decimal(12,2)");
+        let ts = v
+            .batch
+            .column_by_name("ordered_at")
+            .expect("ts")
+            .as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(ts.value(0), 1_773_583_200_000_000);
+        assert!(decode(Format::Parquet, b"PAR1 not really").is_err());
+        assert_eq!(Format::from_path(Path::new("x.parquet")), Some(Format::Parquet));
+    }
+}
