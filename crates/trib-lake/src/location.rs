@@ -21,12 +21,24 @@ impl Lake {
     /// from the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, …).
     pub fn from_settings(settings: &StorageSettings, project_dir: &Path) -> Result<Self> {
         let lake = Self::new(&settings.root, project_dir)?;
-        let options = if lake.is_s3() {
-            storage_options(settings)
-        } else {
-            HashMap::new()
-        };
-        Ok(lake.with_storage_options(options))
+        if !lake.is_s3() {
+            return Ok(lake);
+        }
+        if let Some(endpoint) = &settings.endpoint {
+            let bad = |message: String| Error::BadRoot {
+                root: settings.root.clone(),
+                message,
+            };
+            let url = Url::parse(endpoint).map_err(|e| bad(format!("endpoint `{endpoint}`: {e}")))?;
+            // Caught here: the HTTP client would only say "builder error" on first use.
+            if url.scheme() == "http" && !settings.allow_http {
+                return Err(bad(format!(
+                    "endpoint `{endpoint}` is plain HTTP\nhint: set `allow_http = true` under `[storage]` \
+                     (or `TRIB_STORAGE_ALLOW_HTTP=true`) for a local or test store"
+                )));
+            }
+        }
+        Ok(lake.with_storage_options(storage_options(settings)))
     }
 
     /// `root` as written in the settings: a path (relative to `project_dir`) or a URL
@@ -106,7 +118,7 @@ impl Lake {
 /// a conditional put (`If-None-Match: *`, object_store's default `etag` mode), which AWS
 /// S3, MinIO, SeaweedFS and R2 honour, and object_store addresses buckets path-style
 /// unless told otherwise, as S3-compatible servers expect.
-pub fn storage_options(settings: &StorageSettings) -> HashMap<String, String> {
+fn storage_options(settings: &StorageSettings) -> HashMap<String, String> {
     let mut options = HashMap::new();
     if let Some(endpoint) = &settings.endpoint {
         options.insert("AWS_ENDPOINT_URL".to_string(), endpoint.clone());
@@ -161,6 +173,20 @@ mod tests {
             ..StorageSettings::default()
         };
         assert!(storage_options(&plain).is_empty());
+    }
+
+    #[test]
+    fn plain_http_endpoints_need_permission() {
+        let mut s = settings("s3://lake");
+        s.allow_http = false;
+        let err = Lake::from_settings(&s, Path::new("/"))
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("allow_http = true"), "{err}");
+        s.endpoint = Some("https://s3.example.com".into());
+        assert!(Lake::from_settings(&s, Path::new("/")).is_ok());
+        s.endpoint = Some("not a url".into());
+        assert!(Lake::from_settings(&s, Path::new("/")).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use trib_lake::{Appended, Lake, ProductTable, TableKind};
 use trib_spec::Contract;
 
 mod maintain;
+mod s3;
 
 pub(crate) fn contract(rel: &str) -> Contract {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../trib/template").join(rel);

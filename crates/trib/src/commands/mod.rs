@@ -51,9 +51,9 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-/// The lake of a project, from its merged settings.
+/// The lake of a project, from its merged settings (root, and S3 endpoint and region).
 pub fn lake(project: &trib_spec::Project) -> anyhow::Result<trib_lake::Lake> {
-    Ok(trib_lake::Lake::new(&project.settings.storage.root, &project.dir)?)
+    Ok(trib_lake::Lake::from_settings(&project.settings.storage, &project.dir)?)
 }
 
 /// Turns a fatal diagnostic (e.g. a broken trib.toml) into an error with its rendering.
