@@ -178,35 +178,8 @@ impl ProductTable {
                 return Ok(Appended::AlreadyCommitted);
             }
         }
-        if batch.num_rows() == 0 && txn.is_none() {
-            return Ok(Appended::Empty);
-        }
-        let full = with_partition_values(batch, &self.schema, &self.partitions).map_err(|source| Error::Arrow {
-            table: self.name.clone(),
-            source,
-        })?;
-        let rows = full.num_rows();
-        let mut props = CommitProperties::default();
-        if let Some((app_id, version)) = txn {
-            props = props.with_application_transaction(Transaction::new(app_id, version));
-        }
-        let partition_names: Vec<String> = self.partitions.iter().map(|p| p.name.clone()).collect();
-        let mut builder = self
-            .table
-            .clone()
-            .write(vec![full])
-            .with_save_mode(SaveMode::Append)
-            .with_commit_properties(props);
-        if !partition_names.is_empty() {
-            builder = builder.with_partition_columns(partition_names);
-        }
-        if self.evolve {
-            builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Merge);
-        }
-        self.table = builder.await.map_err(|source| self.err(Operation::Append, source))?;
-        self.evolve = false;
-        let version = self.version().unwrap_or_default();
-        Ok(Appended::Committed { version, rows })
+        let txns: Vec<(String, i64)> = txn.map(|(app, v)| (app.to_string(), v)).into_iter().collect();
+        self.append_txns(batch, &txns).await
     }
 
     /// Appends a batch in one commit that records several transactions (group commit:
