@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Ingest throughput of `iot.sensor_readings`, side by side in one run:
+#   1. `trib ingest` of an NDJSON file (CLI),
+#   2. the same file POSTed to `trib serve` by concurrent producers (HTTP),
+#   3. the peer a user would script instead: pyarrow's JSON reader + `write_deltalake`.
+# Then counts the rows of the three Delta tables with the `deltalake` Python package and
+# prints a table. See bench/README.md.
+#
+#   bench/ingest/run.sh [N]          N events, default 1000000
+#
+# Settings (environment): PRODUCERS (8), LINES_PER_REQUEST (5000), PORT (0 = any free
+# port), BAD_PER_MILLE (0; the peer cannot load a file with bad records), TRIB (a trib
+# binary to use instead of building one), KEEP_WORK=1 (keep the scratch directory).
+set -euo pipefail
+
+N=${1:-1000000}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+PRODUCT=iot.sensor_readings
+TABLE_REL=.trib/lake/iot/sensor_readings/v1
+PRODUCERS=${PRODUCERS:-8}
+LINES_PER_REQUEST=${LINES_PER_REQUEST:-5000}
+PORT=${PORT:-0}
+BAD_PER_MILLE=${BAD_PER_MILLE:-0}
+# Versions that install here with Python 3.11 (checked 2026-11).
+PYARROW_VERSION=26.0.1
+DELTALAKE_VERSION=1.6.6
+
+log() { printf '== %s\n' "$*" >&2; }
+now() { date +%s.%N; }
+elapsed() { python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$1" "$2"; }
+
+# --- tools ---------------------------------------------------------------------------
+if [[ -z "${TRIB:-}" ]]; then
+    log "building trib (release)"
+    (cd "$ROOT" && cargo build --release -p trib)
+    TRIB="${CARGO_TARGET_DIR:-$ROOT/target}/release/trib"
+fi
+[[ -x "$TRIB" ]] || { echo "no trib binary at $TRIB" >&2; exit 2; }
+
+if [[ ! -x /usr/bin/time ]] && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing GNU time (peak RSS)"
+    apt-get update -qq >/dev/null && apt-get install -y -qq time >/dev/null
+fi
+TIMEV=()
+if [[ -x /usr/bin/time ]]; then
+    TIMEV=(/usr/bin/time -v -o)
+else
+    log "no /usr/bin/time: peak RSS of the CLI and the peer is not measured"
+fi
+
+VENV="$HERE/.venv"
+PY="$VENV/bin/python"
+if ! "$PY" -c "import pyarrow, deltalake, sys; sys.exit(not (pyarrow.__version__ == '$PYARROW_VERSION' and deltalake.__version__ == '$DELTALAKE_VERSION'))" 2>/dev/null; then
+    log "creating $VENV (pyarrow $PYARROW_VERSION, deltalake $DELTALAKE_VERSION)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "pyarrow==$PYARROW_VERSION" "deltalake==$DELTALAKE_VERSION"
+fi
+
+# --- scratch -------------------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/trib-bench-ingest.XXXXXX")
+RESULTS="$WORK/results"
+mkdir -p "$RESULTS"
+SERVER_PID=
+cleanup() {
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [[ "${KEEP_WORK:-0}" == 1 ]]; then
+        log "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+
+DATA="$WORK/readings.ndjson"
+log "generating $N readings ($BAD_PER_MILLE per mille bad)"
+python3 "$HERE/gen_readings.py" "$N" "$DATA" --bad-per-mille "$BAD_PER_MILLE"
+log "$(du -h "$DATA" | cut -f1) of NDJSON"
+"$TRIB" init "$WORK/cli" >/dev/null 2>&1
+"$TRIB" init "$WORK/http" >/dev/null 2>&1
+
+# Peak RSS in KiB from GNU time's report, or empty.
+rss_of() { [[ -f "$1" ]] && sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$1" || true; }
+
+# Writes a result file: name label table seconds rss_kib [extra JSON fields].
+result() {
+    python3 - "$RESULTS/$1.json" "$1" "$2" "$3" "$4" "${5:-}" "${6:-}" <<'PY'
+import json, sys
+out, name, label, table, seconds, rss, extra = sys.argv[1:]
+extra = extra or "{}"
+r = {"name": name, "label": label, "table": table, "seconds": float(seconds), "rss_kib": int(rss) if rss else None}
+r.update(json.loads(extra))
+json.dump(r, open(out, "w"))
+PY
+}
+
+# --- 1. trib ingest ------------------------------------------------------------------
+log "1/3 trib ingest"
+t0=$(now)
+${TIMEV[@]+"${TIMEV[@]}" "$WORK/cli.time"} "$TRIB" -C "$WORK/cli" ingest "$PRODUCT" "$DATA" --format json >"$WORK/cli.out"
+t1=$(now)
+cat "$WORK/cli.out" >&2
+result cli "trib ingest (CLI)" "$WORK/cli/$TABLE_REL" "$(elapsed "$t0" "$t1")" "$(rss_of "$WORK/cli.time")"
+
+# --- 2. trib serve + HTTP producers --------------------------------------------------
+log "2/3 trib serve, $PRODUCERS producers x $LINES_PER_REQUEST lines per request"
+"$TRIB" -C "$WORK/http" serve --listen "127.0.0.1:$PORT" >"$WORK/serve.out" 2>"$WORK/serve.err" &
+SERVER_PID=$!
+URL=
+for _ in $(seq 1 300); do
+    URL=$(sed -n 's/^listening on //p' "$WORK/serve.out")
+    [[ -n "$URL" ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.err" >&2; exit 2; }
+    sleep 0.1
+done
+[[ -n "$URL" ]] || { echo "trib serve did not start" >&2; cat "$WORK/serve.err" >&2; exit 2; }
+python3 "$HERE/http_driver.py" "$URL" "$PRODUCT" "$DATA" --producers "$PRODUCERS" --lines "$LINES_PER_REQUEST" >"$WORK/http.out"
+SERVER_HWM=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SERVER_PID/status")
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" || true
+SERVER_PID=
+cat "$WORK/http.out" >&2
+HTTP_SECONDS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$WORK/http.out")
+result http "trib serve (HTTP, ${PRODUCERS}x${LINES_PER_REQUEST})" "$WORK/http/$TABLE_REL" "$HTTP_SECONDS" "$SERVER_HWM" "$(cat "$WORK/http.out")"
+
+# --- 3. the peer ---------------------------------------------------------------------
+log "3/3 pyarrow read_json + deltalake write_deltalake"
+t0=$(now)
+if ${TIMEV[@]+"${TIMEV[@]}" "$WORK/peer.time"} "$PY" "$HERE/peer.py" "$DATA" "$WORK/peer_table" >"$WORK/peer.out"; then
+    t1=$(now)
+    cat "$WORK/peer.out" >&2
+    result peer "pyarrow + write_deltalake" "$WORK/peer_table" "$(elapsed "$t0" "$t1")" "$(rss_of "$WORK/peer.time")"
+else
+    log "the peer failed (with BAD_PER_MILLE > 0 pyarrow refuses the file); left out of the table"
+fi
+
+# --- report --------------------------------------------------------------------------
+echo
+echo "ingest of $N $PRODUCT events ($(du -h "$DATA" | cut -f1) NDJSON), $(nproc) cores, trib $("$TRIB" --version | cut -d' ' -f2), pyarrow $PYARROW_VERSION, deltalake $DELTALAKE_VERSION"
+echo
+"$PY" "$HERE/report.py" "$RESULTS" "$N"
