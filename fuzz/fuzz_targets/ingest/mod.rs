@@ -1,6 +1,9 @@
 //! What the decoder targets share: the example project's contracts, parsed once, and the
 //! counting law every decoded body must keep.
 
+// Each target uses part of it.
+#![allow(dead_code)]
+
 use std::sync::LazyLock;
 use trib_ingest::decode::Fields;
 use trib_ingest::{Format, Validator};
