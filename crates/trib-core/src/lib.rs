@@ -18,4 +18,4 @@ pub mod settings;
 pub use clock::{Clock, SystemClock};
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 pub use duration::Duration;
-pub use settings::Settings;
+pub use settings::{KafkaSettings, Settings};

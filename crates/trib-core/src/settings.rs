@@ -21,6 +21,8 @@ pub struct Settings {
     pub certification: CertificationSettings,
     #[serde(default)]
     pub policies: PolicySettings,
+    #[serde(default)]
+    pub kafka: KafkaSettings,
     /// Roles that contracts may grant access to.
     #[serde(default, rename = "roles")]
     pub roles: Vec<RoleSettings>,
@@ -75,6 +77,57 @@ pub struct CertificationSettings {
 #[serde(deny_unknown_fields)]
 pub struct PolicySettings {
     pub dir: String,
+}
+
+/// Where products with a Kafka source (`source: { kind: kafka, topic: … }`) are consumed
+/// from. Without `brokers`, such products take events over HTTP only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Bootstrap servers, `host:port[,host:port…]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brokers: Option<String>,
+    /// Consumer group shared by every `trib serve` of the project: the brokers spread
+    /// a topic's partitions over them. Unset means `trib-<project name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// A batch is committed once it holds this many records ...
+    #[serde(default = "default_kafka_batch_records")]
+    pub batch_records: usize,
+    /// ... or once its first record has waited this long, in milliseconds.
+    #[serde(default = "default_kafka_batch_wait_ms")]
+    pub batch_wait_ms: u64,
+    /// Further librdkafka consumer properties (`security.protocol`, `sasl.mechanisms`,
+    /// …), passed as they are. Secrets belong in `TRIB_KAFKA_PROPERTY_*` variables.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: None,
+            group_id: None,
+            batch_records: default_kafka_batch_records(),
+            batch_wait_ms: default_kafka_batch_wait_ms(),
+            properties: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaSettings {
+    /// The consumer group of a project.
+    pub fn group(&self, project: &str) -> String {
+        self.group_id.clone().unwrap_or_else(|| format!("trib-{project}"))
+    }
+}
+
+fn default_kafka_batch_records() -> usize {
+    10_000
+}
+
+fn default_kafka_batch_wait_ms() -> u64 {
+    1_000
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +199,7 @@ impl Settings {
             catalog: CatalogSettings::default(),
             certification: CertificationSettings::default(),
             policies: PolicySettings::default(),
+            kafka: KafkaSettings::default(),
             roles: Vec::new(),
         }
     }
@@ -189,7 +243,8 @@ impl Settings {
     /// Applies `TRIB_*` overrides from the environment (or any list of variables):
     /// `TRIB_PROJECT_NAME`, `TRIB_STORAGE_ROOT`, `TRIB_STORAGE_ENDPOINT`,
     /// `TRIB_STORAGE_REGION`, `TRIB_STORAGE_ALLOW_HTTP`, `TRIB_CATALOG_URL`,
-    /// `TRIB_CERTIFICATION_PROBATION`, `TRIB_POLICIES_DIR`. An empty endpoint or region
+    /// `TRIB_CERTIFICATION_PROBATION`, `TRIB_POLICIES_DIR`, `TRIB_KAFKA_BROKERS`,
+    /// `TRIB_KAFKA_GROUP_ID`, `TRIB_KAFKA_PROPERTY_<NAME>`. An empty endpoint or region
     /// unsets it.
     pub fn with_env(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, Box<Diagnostic>> {
         for (key, value) in vars {
@@ -211,6 +266,15 @@ impl Settings {
                 }
                 "TRIB_CATALOG_URL" => self.catalog.url = value,
                 "TRIB_POLICIES_DIR" => self.policies.dir = value,
+                "TRIB_KAFKA_BROKERS" => self.kafka.brokers = Some(value).filter(|v| !v.is_empty()),
+                "TRIB_KAFKA_GROUP_ID" => self.kafka.group_id = Some(value).filter(|v| !v.is_empty()),
+                _ if key.starts_with("TRIB_KAFKA_PROPERTY_") => {
+                    // `TRIB_KAFKA_PROPERTY_SASL_PASSWORD` sets `sasl.password`.
+                    let name = key["TRIB_KAFKA_PROPERTY_".len()..]
+                        .to_ascii_lowercase()
+                        .replace('_', ".");
+                    self.kafka.properties.insert(name, value);
+                }
                 "TRIB_CERTIFICATION_PROBATION" => {
                     self.certification.probation = Duration::parse(&value).map_err(|e| {
                         Box::new(

@@ -43,6 +43,53 @@ pub fn decode(format: Format, body: &[u8]) -> Result<Vec<Record>> {
     }
 }
 
+/// Records from a message log (Kafka): one JSON document per message, whatever its
+/// line breaks, positioned at the message's offset. A message without a value is a
+/// Debezium tombstone for CDC products and a malformed record otherwise.
+pub fn decode_messages<'a>(
+    format: Format,
+    messages: impl IntoIterator<Item = (u64, Option<&'a [u8]>)>,
+) -> Result<Vec<Record>> {
+    let event: fn(Value) -> Fields = match format {
+        Format::Ndjson | Format::JsonArray => Fields::Json,
+        Format::Debezium => debezium::fields,
+        Format::Csv | Format::Parquet => {
+            return Err(Error::Malformed {
+                format,
+                message:
+                    "messages from a log carry one JSON document each; CSV and Parquet are for files and HTTP bodies"
+                        .into(),
+            });
+        }
+    };
+    Ok(messages
+        .into_iter()
+        .map(|(position, payload)| {
+            let Some(bytes) = payload else {
+                let fields = if format == Format::Debezium {
+                    Fields::Tombstone
+                } else {
+                    Fields::Malformed("the message has no value".into())
+                };
+                return Record {
+                    position,
+                    raw: String::new(),
+                    fields,
+                };
+            };
+            let raw = String::from_utf8_lossy(bytes).into_owned();
+            let fields = match std::str::from_utf8(bytes) {
+                Err(e) => Fields::Malformed(format!("not UTF-8 text: {e}")),
+                Ok(text) => match serde_json::from_str::<Value>(text) {
+                    Ok(v) => event(v),
+                    Err(e) => Fields::Malformed(format!("invalid JSON: {e}")),
+                },
+            };
+            Record { position, raw, fields }
+        })
+        .collect())
+}
+
 /// Parquet rows become JSON records so that they are validated, typed and
 /// dead-lettered exactly like every other format (Arrow's JSON writer keeps decimals'
 /// digits and writes times as ISO-8601). Positions are 0-based row numbers.
@@ -229,6 +276,19 @@ mod tests {
         assert_eq!(decode(Format::JsonArray, b"{\"a\":1}").expect("object").len(), 1);
         assert!(decode(Format::JsonArray, b"[{\"a\":1},").is_err());
         assert!(decode(Format::JsonArray, b"42").is_err());
+    }
+
+    #[test]
+    fn messages_are_one_document_each() {
+        let msgs: Vec<(u64, Option<&[u8]>)> = vec![(7, Some(b"{\n  \"a\": 1\n}")), (8, None), (9, Some(b"nope"))];
+        let recs = decode_messages(Format::Ndjson, msgs.clone()).expect("json");
+        assert_eq!(recs.iter().map(|r| r.position).collect::<Vec<_>>(), [7, 8, 9]);
+        assert!(matches!(recs[0].fields, Fields::Json(_)));
+        assert!(matches!(recs[1].fields, Fields::Malformed(_)));
+        assert!(matches!(recs[2].fields, Fields::Malformed(_)));
+        let cdc = decode_messages(Format::Debezium, msgs).expect("debezium");
+        assert!(matches!(cdc[1].fields, Fields::Tombstone));
+        assert!(decode_messages(Format::Csv, Vec::new()).is_err());
     }
 
     #[test]

@@ -135,10 +135,7 @@ async fn commit(
     received_at_micros: i64,
     report: &mut FileReport,
 ) -> Result<()> {
-    let id = app_id.as_ref().map(|a| BatchId {
-        app_id: a.clone(),
-        version: chunk,
-    });
+    let id = app_id.as_ref().map(|a| BatchId::new(a.clone(), chunk));
     let provenance = Provenance {
         received_at_micros,
         source: opts.source.clone(),

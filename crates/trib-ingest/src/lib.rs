@@ -22,12 +22,14 @@ pub mod decode;
 pub mod expect;
 pub mod file;
 pub mod format;
+pub mod kafka;
+pub mod metrics;
 pub mod pipeline;
 pub mod validate;
 mod value;
 
 pub use dead_letter::{DeadLetter, Reason};
-pub use decode::{Record, decode};
+pub use decode::{Record, decode, decode_messages};
 pub use format::Format;
 pub use pipeline::{BatchId, BatchReport, Ingestor};
 pub use validate::{Validated, Validator};

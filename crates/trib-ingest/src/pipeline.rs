@@ -11,7 +11,7 @@ use trib_lake::{Appended, Lake, ProductTable, TableKind};
 use trib_spec::Contract;
 
 mod group;
-pub use group::Pending;
+pub use group::{Body, Pending};
 
 /// Writes batches of one product.
 pub struct Ingestor {
@@ -60,6 +60,21 @@ impl BatchReport {
 pub struct BatchId {
     pub app_id: String,
     pub version: i64,
+    /// Whether record positions are the stream's own offsets and `version` the last of
+    /// them (Kafka). A replayed batch that overlaps what a table holds then lands only
+    /// its newer records, instead of all or nothing.
+    pub offsets: bool,
+}
+
+impl BatchId {
+    /// A batch that lands whole or not at all.
+    pub fn new(app_id: impl Into<String>, version: i64) -> Self {
+        Self {
+            app_id: app_id.into(),
+            version,
+            offsets: false,
+        }
+    }
 }
 
 impl Ingestor {

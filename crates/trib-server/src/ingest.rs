@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use trib_ingest::pipeline::Pending;
+use trib_ingest::pipeline::{Body, Pending};
 use trib_ingest::{BatchReport, Ingestor};
 use trib_lake::Lake;
 use trib_spec::{Contract, Layer};
@@ -96,7 +96,10 @@ impl IngestHub {
         let Some(queue) = self.inner.queues.get(product) else {
             return Err(ApiError::UnknownProduct(product.to_string()));
         };
-        let records = pending.body.iter().filter(|b| **b == b'\n').count().max(1);
+        let records = match &pending.body {
+            Body::Encoded { bytes, .. } => bytes.iter().filter(|b| **b == b'\n').count().max(1),
+            Body::Records(r) => r.len(),
+        };
         let (reply, answer) = oneshot::channel();
         queue
             .try_send(Job {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Json};
 use axum::routing::{get, post};
 use serde_json::json;
 use trib_ingest::dead_letter::Provenance;
-use trib_ingest::pipeline::Pending;
+use trib_ingest::pipeline::{Body, Pending};
 use trib_ingest::{BatchId, Format};
 
 /// The application: every route, with the body limit applied.
@@ -85,10 +85,7 @@ async fn accept(
                     "the Idempotency-Key header must be 1 to {MAX_KEY_LEN} characters"
                 )));
             }
-            Some(BatchId {
-                app_id: format!("http:{key}"),
-                version: 0,
-            })
+            Some(BatchId::new(format!("http:{key}"), 0))
         }
     };
     let provenance = Provenance {
@@ -99,8 +96,10 @@ async fn accept(
             .map_or_else(|| format!("http:{}", uuid_like()), |b| b.app_id.clone()),
     };
     let pending = Pending {
-        format,
-        body: body.to_vec(),
+        body: Body::Encoded {
+            format,
+            bytes: body.to_vec(),
+        },
         provenance,
         id,
     };

@@ -326,6 +326,14 @@ fn decode_source(dec: &mut Decoder<'_>, n: &Node, layer: Option<Layer>) -> Optio
             "add `topic: <name>` to `source`",
         );
     }
+    if kind == StreamKind::Kafka && matches!(format, StreamFormat::Csv | StreamFormat::Parquet) {
+        dec.error(
+            kind_node.span,
+            "contract::bad-format",
+            format!("a Kafka source reads one JSON document per message, not `{format}`"),
+            "set `format: json` (or `debezium` for change events)",
+        );
+    }
     if kind == StreamKind::Cdc && format != StreamFormat::Debezium {
         dec.error(
             kind_node.span,

@@ -4,17 +4,33 @@
 use super::{BatchId, BatchReport, Ingestor};
 use crate::dead_letter::{self, Provenance};
 use crate::format::Format;
-use crate::{Error, Result, decode};
-use arrow::array::RecordBatch;
+use crate::validate::Validated;
+use crate::{Error, Record, Result, decode};
+use arrow::array::{BooleanArray, RecordBatch};
 use std::collections::HashSet;
 
 /// One batch waiting to be committed.
 #[derive(Debug)]
 pub struct Pending {
-    pub format: Format,
-    pub body: Vec<u8>,
+    pub body: Body,
     pub provenance: Provenance,
     pub id: Option<BatchId>,
+}
+
+/// What a batch holds: bytes still to decode, or records a source already split.
+#[derive(Debug)]
+pub enum Body {
+    Encoded { format: Format, bytes: Vec<u8> },
+    Records(Vec<Record>),
+}
+
+impl Body {
+    fn decode(self) -> Result<Vec<Record>> {
+        match self {
+            Body::Encoded { format, bytes } => decode(format, &bytes),
+            Body::Records(records) => Ok(records),
+        }
+    }
 }
 
 /// A validated batch and where it already is.
@@ -39,20 +55,18 @@ impl Ingestor {
         let mut prepared: Vec<Result<Prepared>> = Vec::with_capacity(items.len());
         for item in items {
             let key = item.id.as_ref().map(|b| (b.app_id.clone(), b.version));
+            let offsets = item.id.as_ref().is_some_and(|b| b.offsets);
             let (mut in_bronze, mut in_dead) = (false, false);
+            // For batches positioned by stream offsets: the last offset each table holds.
+            let (mut bronze_floor, mut dead_floor) = (None, None);
             if let Some((app, v)) = &key {
-                in_bronze = self
-                    .bronze
-                    .txn_version(app)
-                    .await
-                    .map_err(Error::Lake)?
-                    .is_some_and(|c| c >= *v);
-                in_dead = self
-                    .dead
-                    .txn_version(app)
-                    .await
-                    .map_err(Error::Lake)?
-                    .is_some_and(|c| c >= *v);
+                let bronze_has = self.bronze.txn_version(app).await.map_err(Error::Lake)?;
+                let dead_has = self.dead.txn_version(app).await.map_err(Error::Lake)?;
+                in_bronze = bronze_has.is_some_and(|c| c >= *v);
+                in_dead = dead_has.is_some_and(|c| c >= *v);
+                if offsets {
+                    (bronze_floor, dead_floor) = (bronze_has, dead_has);
+                }
                 // The same batch twice in one group: the second is a retry of the first.
                 if !seen.insert((app.clone(), *v)) {
                     (in_bronze, in_dead) = (true, true);
@@ -72,10 +86,17 @@ impl Ingestor {
                 }));
                 continue;
             }
-            let validated = match decode(item.format, &item.body).and_then(|records| self.validator.validate(records)) {
+            let validated = match item.body.decode().and_then(|records| self.validator.validate(records)) {
                 Ok(mut v) => self.expectations.apply(&mut v).await.map(|w| (v, w)),
                 Err(e) => Err(e),
             };
+            let validated = validated.and_then(|(v, w)| {
+                let v = skip_committed(v, bronze_floor, dead_floor).map_err(|source| Error::Arrow {
+                    product: self.product.clone(),
+                    source,
+                })?;
+                Ok((v, w))
+            });
             prepared.push(validated.map(|(v, warnings)| {
                 let mut report = BatchReport {
                     received: v.received() as u64,
@@ -136,6 +157,27 @@ impl Ingestor {
             })
             .collect())
     }
+}
+
+/// Drops what a replayed stream batch shares with the tables: rows at or below the
+/// offset bronze holds, dead letters at or below the one the dead-letter table holds.
+/// The two differ when a process died between the two commits of a batch.
+fn skip_committed(
+    mut v: Validated,
+    bronze_floor: Option<i64>,
+    dead_floor: Option<i64>,
+) -> std::result::Result<Validated, arrow::error::ArrowError> {
+    let newer = |floor: Option<i64>, position: u64| floor.is_none_or(|f| i64::try_from(position).is_ok_and(|p| p > f));
+    if v.accepted_positions.iter().any(|p| !newer(bronze_floor, *p)) {
+        let keep: Vec<bool> = v.accepted_positions.iter().map(|p| newer(bronze_floor, *p)).collect();
+        v.batch = arrow::compute::filter_record_batch(&v.batch, &BooleanArray::from(keep.clone()))?;
+        let mut k = keep.iter();
+        v.accepted_positions.retain(|_| k.next().copied().unwrap_or(false));
+        let mut k = keep.iter();
+        v.accepted_raw.retain(|_| k.next().copied().unwrap_or(false));
+    }
+    v.dead_letters.retain(|d| newer(dead_floor, d.position));
+    Ok(v)
 }
 
 fn txns(keys: impl Iterator<Item = (String, i64)>) -> Vec<(String, i64)> {

@@ -401,10 +401,7 @@ mod tables {
             source: "kafka:dbserver1.inventory.products/0".into(),
             batch_id: "b1".into(),
         };
-        let id = BatchId {
-            app_id: "kafka:dbserver1.inventory.products/0".into(),
-            version: 0,
-        };
+        let id = BatchId::new("kafka:dbserver1.inventory.products/0", 0);
         let r = ing
             .ingest(Format::Debezium, body.as_bytes(), &provenance, Some(&id))
             .await

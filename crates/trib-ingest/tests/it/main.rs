@@ -7,6 +7,7 @@ use trib_ingest::{Format, Reason, Validator, decode};
 use trib_spec::Contract;
 
 mod debezium;
+mod kafka;
 
 fn contract(rel: &str) -> Contract {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../trib/template").join(rel);
@@ -168,10 +169,7 @@ mod tables {
         let lake = Lake::new("lake", dir.path()).expect("lake");
         let c = contract("products/orders/orders_raw.yaml");
         let mut ing = Ingestor::open(&lake, &c).await.expect("open");
-        let id = BatchId {
-            app_id: "http:key-1".into(),
-            version: 0,
-        };
+        let id = BatchId::new("http:key-1", 0);
         let r = ing
             .ingest(Format::Ndjson, ORDERS.as_bytes(), &provenance(), Some(&id))
             .await
@@ -201,10 +199,7 @@ mod tables {
                 Format::Ndjson,
                 b"nope\n",
                 &provenance(),
-                Some(&BatchId {
-                    app_id: "http:key-2".into(),
-                    version: 0,
-                }),
+                Some(&BatchId::new("http:key-2", 0)),
             )
             .await
             .expect("bad");
@@ -214,25 +209,14 @@ mod tables {
                 Format::Ndjson,
                 b"nope\n",
                 &provenance(),
-                Some(&BatchId {
-                    app_id: "http:key-2".into(),
-                    version: 0,
-                }),
+                Some(&BatchId::new("http:key-2", 0)),
             )
             .await
             .expect("again");
         assert!(again.duplicate);
         assert_eq!(ing.dead_letters().count().await.expect("count"), 7);
         let empty = ing
-            .ingest(
-                Format::Ndjson,
-                b"",
-                &provenance(),
-                Some(&BatchId {
-                    app_id: "http:key-3".into(),
-                    version: 0,
-                }),
-            )
+            .ingest(Format::Ndjson, b"", &provenance(), Some(&BatchId::new("http:key-3", 0)))
             .await
             .expect("empty");
         assert_eq!(empty.received, 0);
@@ -373,10 +357,7 @@ mod expectations {
         assert_eq!(r.accepted, 2);
         assert_eq!(r.expectation_warnings.get("known_currency"), Some(&1));
         let bad = "{\"id\":\"3\",\"amount\":5,\"currency\":\"EUR\"}\n{\"id\":\"4\",\"currency\":\"EUR\"}\n";
-        let id = BatchId {
-            app_id: "k".into(),
-            version: 0,
-        };
+        let id = BatchId::new("k", 0);
         let err = ing
             .ingest(Format::Ndjson, bad.as_bytes(), &provenance(), Some(&id))
             .await

@@ -1,6 +1,7 @@
 use crate::Outcome;
 use crate::cli::{GlobalArgs, ServeArgs};
 use anyhow::{Context, Result};
+use trib_ingest::kafka::KafkaConsumer;
 use trib_server::{IngestHub, ServerSettings};
 
 pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
@@ -23,12 +24,15 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
             latest.push(c.clone());
         }
     }
+    let kafka = project.settings.kafka.clone();
+    let group = kafka.group(&project.settings.project.name);
     super::runtime()?.block_on(async move {
         trib_server::metrics::handle();
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        let consumers = start_consumers(&lake, &latest, &kafka, &group)?;
         let hub = IngestHub::start(lake, latest, &settings);
         // The address on stdout, so scripts and tests can find an ephemeral port.
         println!("listening on http://{addr}");
@@ -36,12 +40,44 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
             "serving {} products; POST /v1/products/{{product}}/events, GET /metrics; Ctrl-C stops",
             hub.products().len()
         );
-        trib_server::serve(listener, hub, settings, shutdown_signal())
-            .await
-            .context("server failed")?;
+        let served = trib_server::serve(listener, hub, settings, shutdown_signal()).await;
+        // Consumers commit what they hold and leave the group, so that the others
+        // take their partitions over at once.
+        tokio::task::spawn_blocking(move || consumers.into_iter().for_each(KafkaConsumer::stop)).await?;
+        served.context("server failed")?;
         anyhow::Ok(())
     })?;
     Ok(Outcome::Ok)
+}
+
+/// One consumer per product read from a Kafka topic, when brokers are set.
+fn start_consumers(
+    lake: &trib_lake::Lake,
+    contracts: &[trib_spec::Contract],
+    kafka: &trib_core::KafkaSettings,
+    group: &str,
+) -> Result<Vec<KafkaConsumer>> {
+    let mut consumers = Vec::new();
+    for c in contracts {
+        let Some(topic) = trib_ingest::kafka::topic_of(c) else {
+            continue;
+        };
+        if kafka.brokers.is_none() {
+            eprintln!(
+                "note: `{}` reads Kafka topic `{topic}`; with no `[kafka] brokers` set it takes events over HTTP only",
+                c.product.value
+            );
+            continue;
+        }
+        let consumer = KafkaConsumer::start(lake.clone(), c.clone(), kafka, group, tokio::runtime::Handle::current())?;
+        eprintln!(
+            "consuming Kafka topic `{}` into `{}` (group `{group}`)",
+            consumer.topic(),
+            consumer.product()
+        );
+        consumers.push(consumer);
+    }
+    Ok(consumers)
 }
 
 async fn shutdown_signal() {
