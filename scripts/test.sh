@@ -33,6 +33,20 @@ if ! need weed; then
   export PATH="$PATH:$venv/bin"
 fi
 
+# Kafka tests run a real Kafka-protocol broker, Tansu, built once into a cache (about
+# ten minutes on two cores; only crates.io is needed).
+tansu=0.6.0
+if ! need tansu; then
+  tansu_root="${XDG_CACHE_HOME:-$HOME/.cache}/tributary/tansu"
+  if ! "$tansu_root/bin/tansu" --version 2>/dev/null | grep -qx "tansu $tansu"; then
+    echo "building Tansu $tansu into $tansu_root (for the Kafka tests)" >&2
+    cargo install -q tansu --version "$tansu" --locked --features dynostore \
+      --root "$tansu_root" --target-dir "$tansu_root/target"
+    rm -rf "$tansu_root/target"
+  fi
+  export PATH="$PATH:$tansu_root/bin"
+fi
+
 # Reuse a build cache outside the clone when there is one.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tributary/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

@@ -308,6 +308,9 @@ impl ConsumerContext for Rebalancer {
     }
 }
 
+/// A message read: its offset and value.
+type Consumed = (i64, Option<Vec<u8>>);
+
 /// The poll loop of one product.
 struct Worker {
     consumer: BaseConsumer<Rebalancer>,
@@ -321,8 +324,8 @@ struct Worker {
     batch_wait: Duration,
     stop: Arc<AtomicBool>,
     ingestor: Option<Ingestor>,
-    /// Messages read and not yet committed, by partition: (offset, value).
-    buffer: BTreeMap<i32, Vec<(i64, Option<Vec<u8>>)>>,
+    /// Messages read and not yet committed, by partition.
+    buffer: BTreeMap<i32, Vec<Consumed>>,
     buffered: usize,
     first_at: Option<Instant>,
     /// Partitions stopped by a `fail` expectation until the process restarts.

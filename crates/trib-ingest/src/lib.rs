@@ -25,6 +25,8 @@ pub mod format;
 pub mod kafka;
 pub mod metrics;
 pub mod pipeline;
+#[cfg(feature = "test-broker")]
+pub mod test_broker;
 pub mod validate;
 mod value;
 

@@ -39,15 +39,15 @@ fn main() -> ExitCode {
 
 fn init_logging(global: &cli::GlobalArgs) {
     use tracing_subscriber::EnvFilter;
+    // `-v` is about Tributary: the Delta libraries log every log-segment read at info,
+    // so they get one level less. Opening a table that does not exist yet is how tables
+    // get created; the Delta kernel logs that as an error, which is noise here.
     let default = match global.verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
+        0 => "warn,buoyant_kernel::snapshot=off",
+        1 => "info,buoyant_kernel=warn,deltalake_core=warn,buoyant_kernel::snapshot=off",
+        _ => "debug,buoyant_kernel=info,deltalake_core=info,buoyant_kernel::snapshot=off",
     };
-    // Opening a table that does not exist yet is how tables get created; the Delta
-    // kernel logs that as an error, which is noise here.
-    let filter = EnvFilter::try_from_env("TRIB_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("{default},buoyant_kernel::snapshot=off")));
+    let filter = EnvFilter::try_from_env("TRIB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -1,150 +1,12 @@
-//! Kafka into bronze against a real Kafka-protocol broker: Tansu (`tansu broker`, an
-//! Apache-licensed Kafka-compatible broker), one per test on a free port, in memory.
-//!
-//! `scripts/test.sh` installs `tansu` (`cargo install tansu`, cached outside the clone).
-//! Without it the tests fail under `CI=true` and are skipped otherwise.
+//! Kafka into bronze against a real Kafka-protocol broker (see `trib_ingest::test_broker`).
 
-use rdkafka::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use trib_core::KafkaSettings;
 use trib_ingest::kafka::{KafkaConsumer, app_id};
+use trib_ingest::test_broker::Broker;
 use trib_lake::{Lake, ProductTable, TableKind};
 use trib_spec::Contract;
-
-/// A running broker, killed on drop.
-pub(crate) struct Broker {
-    child: Child,
-    pub(crate) port: u16,
-    tansu: PathBuf,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) fn find_tansu() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join("tansu");
-            if p.is_file() {
-                return Some(p);
-            }
-        }
-    }
-    let cached = PathBuf::from(std::env::var_os("HOME")?).join(".cache/tributary/tansu/bin/tansu");
-    cached.is_file().then_some(cached)
-}
-
-impl Broker {
-    /// Starts a broker, or returns `None` (after a notice) when `tansu` is missing and
-    /// this is not CI. Under `CI=true` a missing broker fails the test.
-    pub(crate) fn start() -> Option<Self> {
-        let Some(tansu) = find_tansu() else {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            assert!(
-                !ci,
-                "`tansu` (a Kafka-protocol broker) is not installed and CI=true\nhint: run ./scripts/test.sh"
-            );
-            eprintln!("notice: skipping a Kafka test: `tansu` is not installed\nhint: run ./scripts/test.sh");
-            return None;
-        };
-        let mut last = String::new();
-        for _ in 0..3 {
-            match Self::try_start(&tansu) {
-                Ok(b) => return Some(b),
-                Err(e) => last = e,
-            }
-        }
-        panic!("the Kafka broker did not start: {last}");
-    }
-
-    fn try_start(tansu: &std::path::Path) -> Result<Self, String> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/", "--silent"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", tansu.display()))?;
-        let mut broker = Broker {
-            child,
-            port,
-            tansu: tansu.to_path_buf(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = broker.child.try_wait() {
-                return Err(format!("tansu exited with {status}"));
-            }
-            if Instant::now() > deadline {
-                return Err("tansu did not listen within 30 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(broker)
-    }
-
-    pub(crate) fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    pub(crate) fn create_topic(&self, name: &str, partitions: u32) {
-        let out = Command::new(&self.tansu)
-            .args(["topic", "create", name, "--partitions", &partitions.to_string()])
-            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
-            .output()
-            .expect("tansu topic create");
-        assert!(
-            out.status.success(),
-            "cannot create topic `{name}`: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Sends `(partition, value)` messages and waits until the broker has them all.
-    pub(crate) fn produce(&self, topic: &str, messages: &[(i32, Option<String>)]) {
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", self.address())
-            .set("acks", "all")
-            .create()
-            .expect("producer");
-        for (partition, value) in messages {
-            let mut record: BaseRecord<'_, (), str> = BaseRecord::to(topic).partition(*partition);
-            if let Some(v) = value {
-                record = record.payload(v.as_str());
-            }
-            let mut record = Some(record);
-            while let Some(r) = record.take() {
-                if let Err((e, r)) = producer.send(r) {
-                    assert!(
-                        matches!(
-                            e,
-                            rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull)
-                        ),
-                        "cannot produce: {e}"
-                    );
-                    producer.poll(Duration::from_millis(50));
-                    record = Some(r);
-                }
-            }
-        }
-        producer.flush(Duration::from_secs(30)).expect("messages delivered");
-    }
-}
 
 fn clicks() -> Contract {
     crate::contract("products/web/clicks_raw.yaml")
@@ -152,7 +14,7 @@ fn clicks() -> Contract {
 
 /// A click as the browser tag sends it; every 25th lacks its required `url`.
 fn click(n: usize) -> String {
-    let url = if n % 25 == 0 {
+    let url = if n.is_multiple_of(25) {
         String::new()
     } else {
         format!(r#","url":"/p/{n}""#)
@@ -218,12 +80,10 @@ async fn wait_for(lake: &Lake, c: &Contract, total: u64) -> (u64, u64, u64) {
     }
 }
 
-fn stop(consumer: KafkaConsumer) -> impl Future<Output = ()> {
-    async move {
-        tokio::task::spawn_blocking(move || consumer.stop())
-            .await
-            .expect("joined")
-    }
+async fn stop(consumer: KafkaConsumer) {
+    tokio::task::spawn_blocking(move || consumer.stop())
+        .await
+        .expect("joined");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

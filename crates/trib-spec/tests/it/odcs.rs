@@ -44,7 +44,7 @@ contact: { webhook: "https://hooks.example.com/web?a=1&b=2" }
 description: "Raw clicks.\n  Indented line, trailing spaces  \n"
 status: draft
 layer: bronze
-source: { kind: kafka, format: csv, topic: web.clicks }
+source: { kind: kafka, format: json, topic: web.clicks }
 schema:
   - { name: click_id, type: int64, required: true }
   - { name: "true", type: string, description: "yes" }

@@ -3,6 +3,7 @@
 mod check;
 mod commands;
 mod crash;
+mod kafka;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
