@@ -44,6 +44,8 @@ def main():
     ap.add_argument("--producers", type=int, default=8)
     ap.add_argument("--lines", type=int, default=5000, help="NDJSON lines per request body")
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="events per second to offer (open loop: body i is due at i*lines/rate); 0 sends as fast as acks come")
     a = ap.parse_args()
 
     url = urllib.parse.urlsplit(a.url)
@@ -51,7 +53,7 @@ def main():
     work = queue.Queue()
     run = uuid.uuid4().hex[:12]
     for i, body in enumerate(bodies(a.file, a.lines)):
-        work.put((f"bench-{run}-{i}", body))
+        work.put((i, f"bench-{run}-{i}", body))
     lock = threading.Lock()
     totals = {"received": 0, "accepted": 0, "dead_lettered": 0, "requests": 0, "retries": 0, "duplicates": 0}
     latencies = []
@@ -62,9 +64,15 @@ def main():
         mine = []
         while True:
             try:
-                key, body = work.get_nowait()
+                i, key, body = work.get_nowait()
             except queue.Empty:
                 break
+            if a.rate > 0:
+                # Paced: wait for the body's slot, so the offered load is steady.
+                due = started + i * a.lines / a.rate
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
             headers = {"Content-Type": "application/x-ndjson", "Idempotency-Key": key}
             attempt = 0
             while True:
@@ -106,7 +114,7 @@ def main():
             latencies.extend(mine)
 
     threads = [threading.Thread(target=producer) for _ in range(a.producers)]
-    started = time.perf_counter()
+    started = time.perf_counter()  # read by the producers when pacing
     for t in threads:
         t.start()
     for t in threads:
@@ -121,6 +129,7 @@ def main():
         p99_ms=percentile(latencies, 99),
         max_ms=latencies[-1] if latencies else float("nan"),
         producers=a.producers,
+        offered_rate=a.rate,
         lines_per_request=a.lines,
         errors=errors[:10],
     )

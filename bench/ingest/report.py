@@ -23,7 +23,7 @@ def rows(table_dir):
 def main():
     results, n = sys.argv[1], int(sys.argv[2])
     runs = []
-    for name in ("cli", "http", "peer"):
+    for name in ("cli", "http", "paced", "peer"):
         path = os.path.join(results, f"{name}.json")
         if os.path.exists(path):
             with open(path) as f:

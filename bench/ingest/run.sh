@@ -79,8 +79,15 @@ DATA="$WORK/readings.ndjson"
 log "generating $N readings ($BAD_PER_MILLE per mille bad)"
 python3 "$HERE/gen_readings.py" "$N" "$DATA" --bad-per-mille "$BAD_PER_MILLE"
 log "$(du -h "$DATA" | cut -f1) of NDJSON"
-"$TRIB" init "$WORK/cli" >/dev/null 2>&1
-"$TRIB" init "$WORK/http" >/dev/null 2>&1
+# A file is not a live stream: its chunks reach the server in any order, hours of event
+# time apart, so the scratch projects allow 30 days of lateness instead of 2 minutes.
+new_project() {
+    "$TRIB" init "$1" >/dev/null 2>&1
+    sed -i 's/allowed_lateness: 2m, late: dead_letter/allowed_lateness: 30d, late: dead_letter/' \
+        "$1/products/iot/sensor_readings.yaml"
+}
+new_project "$WORK/cli"
+new_project "$WORK/http"
 
 # Peak RSS in KiB from GNU time's report, or empty.
 rss_of() { [[ -f "$1" ]] && sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$1" || true; }
@@ -106,25 +113,45 @@ cat "$WORK/cli.out" >&2
 result cli "trib ingest (CLI)" "$WORK/cli/$TABLE_REL" "$(elapsed "$t0" "$t1")" "$(rss_of "$WORK/cli.time")"
 
 # --- 2. trib serve + HTTP producers --------------------------------------------------
-log "2/3 trib serve, $PRODUCERS producers x $LINES_PER_REQUEST lines per request"
-"$TRIB" -C "$WORK/http" serve --listen "127.0.0.1:$PORT" >"$WORK/serve.out" 2>"$WORK/serve.err" &
-SERVER_PID=$!
-URL=
-for _ in $(seq 1 300); do
-    URL=$(sed -n 's/^listening on //p' "$WORK/serve.out")
-    [[ -n "$URL" ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.err" >&2; exit 2; }
-    sleep 0.1
-done
-[[ -n "$URL" ]] || { echo "trib serve did not start" >&2; cat "$WORK/serve.err" >&2; exit 2; }
+# Starts `trib serve` on a project; sets SERVER_PID and URL.
+start_server() {
+    "$TRIB" -C "$1" serve --listen "127.0.0.1:$PORT" >"$1.serve.out" 2>"$1.serve.err" &
+    SERVER_PID=$!
+    URL=
+    for _ in $(seq 1 300); do
+        URL=$(sed -n 's/^listening on //p' "$1.serve.out")
+        [[ -n "$URL" ]] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$1.serve.err" >&2; exit 2; }
+        sleep 0.1
+    done
+    [[ -n "$URL" ]] || { echo "trib serve did not start" >&2; cat "$1.serve.err" >&2; exit 2; }
+}
+stop_server() {
+    SERVER_HWM=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SERVER_PID/status")
+    kill -TERM "$SERVER_PID"
+    wait "$SERVER_PID" || true
+    SERVER_PID=
+}
+
+log "2/3 trib serve, $PRODUCERS producers x $LINES_PER_REQUEST lines per request, as fast as acks come"
+start_server "$WORK/http"
 python3 "$HERE/http_driver.py" "$URL" "$PRODUCT" "$DATA" --producers "$PRODUCERS" --lines "$LINES_PER_REQUEST" >"$WORK/http.out"
-SERVER_HWM=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SERVER_PID/status")
-kill -TERM "$SERVER_PID"
-wait "$SERVER_PID" || true
-SERVER_PID=
+stop_server
 cat "$WORK/http.out" >&2
 HTTP_SECONDS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$WORK/http.out")
 result http "trib serve (HTTP, ${PRODUCERS}x${LINES_PER_REQUEST})" "$WORK/http/$TABLE_REL" "$HTTP_SECONDS" "$SERVER_HWM" "$(cat "$WORK/http.out")"
+
+# The same file offered at half the rate just measured: the latency a producer sees
+# when the server is not saturated.
+HALF=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["events_per_s"] / 2)' "$WORK/http.out")
+log "2b/3 trib serve at half that rate ($HALF events/s offered)"
+new_project "$WORK/paced"
+start_server "$WORK/paced"
+python3 "$HERE/http_driver.py" "$URL" "$PRODUCT" "$DATA" --producers "$PRODUCERS" --lines "$LINES_PER_REQUEST" --rate "$HALF" >"$WORK/paced.out"
+stop_server
+cat "$WORK/paced.out" >&2
+PACED_SECONDS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$WORK/paced.out")
+result paced "trib serve (HTTP, half max rate)" "$WORK/paced/$TABLE_REL" "$PACED_SECONDS" "$SERVER_HWM" "$(cat "$WORK/paced.out")"
 
 # --- 3. the peer ---------------------------------------------------------------------
 log "3/3 pyarrow read_json + deltalake write_deltalake"

@@ -22,10 +22,12 @@ pub enum Reason {
     ExpectationFailed,
     /// An `expect` with `on_violation: quarantine` failed: kept aside for review.
     Quarantined,
+    /// Older than the watermark, for a product whose contract says `late: dead_letter`.
+    Late,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 7] = [
+    pub const ALL: [Reason; 8] = [
         Reason::Malformed,
         Reason::NotAnObject,
         Reason::MissingRequired,
@@ -33,6 +35,7 @@ impl Reason {
         Reason::OutOfRange,
         Reason::ExpectationFailed,
         Reason::Quarantined,
+        Reason::Late,
     ];
 
     pub fn code(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Reason {
             Reason::OutOfRange => "out_of_range",
             Reason::ExpectationFailed => "expectation_failed",
             Reason::Quarantined => "quarantined",
+            Reason::Late => "late",
         }
     }
 }

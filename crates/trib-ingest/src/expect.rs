@@ -5,7 +5,7 @@
 //! Expressions are SQL, evaluated by DataFusion over the batch. Like SQL `CHECK`
 //! constraints, a row passes when the expression is true or NULL.
 
-use crate::dead_letter::{DeadLetter, Reason};
+use crate::dead_letter::Reason;
 use crate::validate::Validated;
 use crate::{Error, Result};
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
@@ -95,43 +95,22 @@ impl Expectations {
                 }
             }
         }
-        if removed.iter().all(Option::is_none) {
-            return Ok(warnings);
-        }
-        let keep = BooleanArray::from(removed.iter().map(Option::is_none).collect::<Vec<bool>>());
-        for (i, r) in removed.iter().enumerate() {
-            if let Some((reason, check)) = r {
-                v.dead_letters.push(DeadLetter {
-                    position: v.accepted_positions[i],
-                    reason: *reason,
-                    field: None,
-                    message: format!(
+        let verdicts = removed
+            .into_iter()
+            .map(|r| {
+                r.map(|(reason, check)| {
+                    let message = format!(
                         "expectation `{}` failed: `{}` is false for this record",
                         check.name, check.sql
-                    ),
-                    raw: std::mem::take(&mut v.accepted_raw[i]),
-                });
-            }
-        }
-        v.batch = arrow::compute::filter_record_batch(&v.batch, &keep).map_err(|source| Error::Arrow {
+                    );
+                    (reason, None, message)
+                })
+            })
+            .collect();
+        v.reject(verdicts).map_err(|source| Error::Arrow {
             product: self.product.clone(),
             source,
         })?;
-        let kept: Vec<bool> = removed.iter().map(Option::is_none).collect();
-        v.accepted_positions = v
-            .accepted_positions
-            .iter()
-            .zip(&kept)
-            .filter(|(_, k)| **k)
-            .map(|(p, _)| *p)
-            .collect();
-        v.accepted_raw = std::mem::take(&mut v.accepted_raw)
-            .into_iter()
-            .zip(&kept)
-            .filter(|(_, k)| **k)
-            .map(|(r, _)| r)
-            .collect();
-        v.dead_letters.sort_by_key(|d| d.position);
         Ok(warnings)
     }
 

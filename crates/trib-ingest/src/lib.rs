@@ -23,6 +23,7 @@ pub mod expect;
 pub mod file;
 pub mod format;
 pub mod kafka;
+mod late;
 pub mod metrics;
 pub mod pipeline;
 #[cfg(feature = "test-broker")]

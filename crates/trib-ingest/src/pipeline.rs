@@ -18,6 +18,7 @@ pub struct Ingestor {
     product: String,
     validator: Validator,
     expectations: crate::expect::Expectations,
+    late: Option<crate::late::LateFilter>,
     bronze: ProductTable,
     dead: ProductTable,
 }
@@ -89,6 +90,7 @@ impl Ingestor {
             product: contract.product.value.to_string(),
             validator: Validator::new(contract),
             expectations: crate::expect::Expectations::new(contract),
+            late: crate::late::LateFilter::new(contract),
             bronze,
             dead,
         })
@@ -115,6 +117,10 @@ impl Ingestor {
         let decoded = records.len() as u64;
         let mut validated = self.validator.validate(records)?;
         let warnings = self.expectations.apply(&mut validated).await?;
+        let latest_event = match self.late.as_mut() {
+            Some(l) => l.apply(&self.bronze, &mut validated, None).await?,
+            None => None,
+        };
         let received = validated.received() as u64;
         debug_assert_eq!(received + validated.skipped_tombstones, decoded);
         let txn = id.map(|b| (b.app_id.as_str(), b.version));
@@ -140,6 +146,9 @@ impl Ingestor {
         } else {
             Appended::Empty
         };
+        if let Some(l) = self.late.as_mut() {
+            l.advance(latest_event);
+        }
         match outcome {
             Appended::Committed { version, .. } => report.bronze_version = Some(version),
             Appended::AlreadyCommitted => report.duplicate = true,

@@ -44,10 +44,40 @@ pub struct Validated {
     pub skipped_tombstones: u64,
 }
 
+/// Why an accepted row is taken out after all: reason, field at fault, message.
+pub(crate) type Verdict = Option<(Reason, Option<String>, String)>;
+
 impl Validated {
     /// Records received: always accepted + dead-lettered.
     pub fn received(&self) -> usize {
         self.batch.num_rows() + self.dead_letters.len()
+    }
+
+    /// Moves the accepted rows with a verdict (one per row, in batch order) to the dead
+    /// letters, raw text and all; the counts still add up.
+    pub(crate) fn reject(&mut self, verdicts: Vec<Verdict>) -> Result<(), arrow::error::ArrowError> {
+        if verdicts.iter().all(Option::is_none) {
+            return Ok(());
+        }
+        let kept: Vec<bool> = verdicts.iter().map(Option::is_none).collect();
+        for (i, v) in verdicts.into_iter().enumerate() {
+            if let Some((reason, field, message)) = v {
+                self.dead_letters.push(DeadLetter {
+                    position: self.accepted_positions[i],
+                    reason,
+                    field,
+                    message,
+                    raw: std::mem::take(&mut self.accepted_raw[i]),
+                });
+            }
+        }
+        self.batch = arrow::compute::filter_record_batch(&self.batch, &arrow::array::BooleanArray::from(kept.clone()))?;
+        let mut k = kept.iter();
+        self.accepted_positions.retain(|_| k.next().copied().unwrap_or(false));
+        let mut k = kept.iter();
+        self.accepted_raw.retain(|_| k.next().copied().unwrap_or(false));
+        self.dead_letters.sort_by_key(|d| d.position);
+        Ok(())
     }
 }
 

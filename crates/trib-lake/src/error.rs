@@ -55,6 +55,8 @@ pub enum Operation {
     Open,
     Create,
     Append,
+    Write,
+    Merge,
     Read,
     TimeTravel,
     /// A step of table maintenance.
@@ -67,6 +69,8 @@ impl fmt::Display for Operation {
             Operation::Open => "opening",
             Operation::Create => "creating",
             Operation::Append => "appending to",
+            Operation::Write => "overwriting",
+            Operation::Merge => "merging into",
             Operation::Read => "reading",
             Operation::TimeTravel => "time travel on",
             Operation::Maintain(step) => return write!(f, "maintenance step `{step}`"),

@@ -24,4 +24,4 @@ pub use error::{Error, Result};
 pub use location::Lake;
 pub use maintain::{MaintainOptions, MaintenanceReport, Rewrite, Step, ZOrder, maintain, open_existing};
 pub use partition::partition_columns;
-pub use table::{Appended, ProductTable, TableKind, query_table};
+pub use table::{Appended, MergeSpec, ProductTable, TableKind, query_table};

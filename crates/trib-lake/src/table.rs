@@ -6,6 +6,7 @@ use crate::location::Lake;
 use crate::partition::{PartitionColumn, partition_columns, table_schema, with_partition_values};
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::datafusion;
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitProperties;
@@ -23,6 +24,16 @@ pub enum TableKind {
     Data,
     /// Records rejected on the way in.
     DeadLetters,
+}
+
+/// How [`ProductTable::merge_txns`] matches and orders rows.
+#[derive(Debug, Clone)]
+pub struct MergeSpec {
+    pub key: Vec<String>,
+    /// The column whose larger value wins, whatever the arrival order.
+    pub sequence_by: Option<String>,
+    /// A boolean column of the incoming rows: true deletes the stored row.
+    pub delete_flag: Option<String>,
 }
 
 /// An open product table.
@@ -256,6 +267,174 @@ impl ProductTable {
         Ok(t)
     }
 
+    /// The rows that changed in the versions after `after` up to `upto`, from the change
+    /// data feed, with `_change_type` (`insert`, `update_preimage`, `update_postimage`,
+    /// `delete`), `_commit_version` and `_commit_timestamp`. Without `after`, every row
+    /// of version `upto` as an insert.
+    pub async fn changes(&self, after: Option<u64>, upto: u64) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let ctx = SessionContext::new();
+        let Some(after) = after else {
+            let t = self.at_version(upto).await?;
+            let provider = t.table_provider().await.map_err(|source| self.query_err(source))?;
+            let df = ctx.read_table(provider).map_err(|source| self.query_err(source))?;
+            let df = df
+                .with_column("_change_type", datafusion::prelude::lit("insert"))
+                .and_then(|d| d.with_column("_commit_version", datafusion::prelude::lit(upto as i64)))
+                .map_err(|source| self.query_err(source))?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await.map_err(|source| self.query_err(source))?;
+            return Ok((schema, batches));
+        };
+        let plan = self
+            .table
+            .clone()
+            .scan_cdf()
+            .with_starting_version(after + 1)
+            .with_ending_version(upto)
+            .build(&ctx.state(), None)
+            .await
+            .map_err(|source| self.err(Operation::Read, source))?;
+        let schema = plan.schema();
+        let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
+            .await
+            .map_err(|source| self.query_err(source))?;
+        Ok((schema, batches))
+    }
+
+    /// Replaces the rows matching `replace_where` (all rows without it) by `batch`, in one
+    /// commit that records `txns`. Every row of `batch` must match the predicate.
+    pub async fn overwrite_txns(
+        &mut self,
+        batch: &RecordBatch,
+        replace_where: Option<String>,
+        txns: &[(String, i64)],
+    ) -> Result<u64> {
+        let full = with_partition_values(batch, &self.schema, &self.partitions).map_err(|source| Error::Arrow {
+            table: self.name.clone(),
+            source,
+        })?;
+        let props = CommitProperties::default()
+            .with_application_transactions(txns.iter().map(|(app, v)| Transaction::new(app, *v)).collect());
+        let mut builder = self
+            .table
+            .clone()
+            .write(vec![full])
+            .with_save_mode(SaveMode::Overwrite)
+            .with_commit_properties(props);
+        let partition_names: Vec<String> = self.partitions.iter().map(|p| p.name.clone()).collect();
+        if !partition_names.is_empty() {
+            builder = builder.with_partition_columns(partition_names);
+        }
+        if let Some(p) = replace_where {
+            builder = builder.with_replace_where(p);
+        }
+        if self.evolve {
+            builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Merge);
+        }
+        self.table = builder.await.map_err(|source| self.err(Operation::Write, source))?;
+        self.evolve = false;
+        Ok(self.version().unwrap_or_default())
+    }
+
+    /// Upserts `rows` (the contract's columns) by `spec.key`, in one commit recording
+    /// `txns`: a row replaces the stored one unless the stored one is newer by
+    /// `spec.sequence_by`; rows flagged in `spec.delete_flag` delete instead. `rows` must
+    /// hold at most one row per key.
+    pub async fn merge_txns(&mut self, rows: &RecordBatch, spec: &MergeSpec, txns: &[(String, i64)]) -> Result<u64> {
+        let arrow_err = |source| Error::Arrow {
+            table: self.name.clone(),
+            source,
+        };
+        let (data, flag) = match &spec.delete_flag {
+            Some(f) => {
+                let idx = rows.schema().index_of(f).map_err(arrow_err)?;
+                let mut data = rows.clone();
+                let flag = data.remove_column(idx);
+                (data, Some((f.clone(), flag)))
+            }
+            None => (rows.clone(), None),
+        };
+        let mut full = with_partition_values(&data, &self.schema, &self.partitions).map_err(arrow_err)?;
+        if let Some((name, flag)) = flag {
+            let mut fields: Vec<_> = full.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.push(deltalake::arrow::datatypes::Field::new(
+                &name,
+                flag.data_type().clone(),
+                true,
+            ));
+            let mut columns = full.columns().to_vec();
+            columns.push(flag);
+            full = RecordBatch::try_new(Arc::new(deltalake::arrow::datatypes::Schema::new(fields)), columns)
+                .map_err(arrow_err)?;
+        }
+        let ctx = SessionContext::new();
+        let source = ctx.read_batch(full).map_err(|source| self.query_err(source))?;
+        let q = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
+        let on = spec
+            .key
+            .iter()
+            .map(|k| format!("target.{k} = source.{k}", k = q(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let newer = spec
+            .sequence_by
+            .as_ref()
+            .map(|s| format!("source.{s} >= target.{s}", s = q(s)));
+        let deleting = spec.delete_flag.as_ref().map(|f| format!("source.{}", q(f)));
+        let not_deleting = deleting.as_ref().map(|d| format!("NOT {d}"));
+        let both = |a: &Option<String>, b: &Option<String>| match (a, b) {
+            (Some(a), Some(b)) => Some(format!("{a} AND {b}")),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        let columns: Vec<String> = self.schema.fields().iter().map(|f| f.name().clone()).collect();
+        let props = CommitProperties::default()
+            .with_application_transactions(txns.iter().map(|(app, v)| Transaction::new(app, *v)).collect());
+        let merge_err = |source| self.err(Operation::Merge, source);
+        let mut builder = self
+            .table
+            .clone()
+            .merge(source, on)
+            .with_source_alias("source")
+            .with_target_alias("target")
+            .with_commit_properties(props);
+        if let Some(d) = both(&deleting, &newer) {
+            builder = builder.when_matched_delete(|del| del.predicate(d)).map_err(merge_err)?;
+        }
+        let update_when = both(&not_deleting, &newer);
+        builder = builder
+            .when_matched_update(|u| {
+                let u = match update_when {
+                    Some(p) => u.predicate(p),
+                    None => u,
+                };
+                columns
+                    .iter()
+                    .fold(u, |u, c| u.update(c.as_str(), format!("source.{}", q(c))))
+            })
+            .map_err(merge_err)?
+            .when_not_matched_insert(|i| {
+                let i = match &not_deleting {
+                    Some(p) => i.predicate(p.clone()),
+                    None => i,
+                };
+                columns
+                    .iter()
+                    .fold(i, |i, c| i.set(c.as_str(), format!("source.{}", q(c))))
+            })
+            .map_err(merge_err)?;
+        let (table, _metrics) = builder.await.map_err(merge_err)?;
+        self.table = table;
+        self.evolve = false;
+        Ok(self.version().unwrap_or_default())
+    }
+
+    fn query_err(&self, source: datafusion::error::DataFusionError) -> Error {
+        Error::Query {
+            table: self.name.clone(),
+            source,
+        }
+    }
+
     fn err(&self, operation: Operation, source: DeltaTableError) -> Error {
         Error::Delta {
             operation,
@@ -311,6 +490,10 @@ async fn create(
     // Bronze and dead letters are logs: nothing rewrites them.
     let append_only = kind == TableKind::DeadLetters || contract.layer == Layer::Bronze;
     builder = builder.with_configuration_property(TableProperty::AppendOnly, Some(append_only.to_string()));
+    // Models read their inputs incrementally from the change data feed.
+    if kind == TableKind::Data {
+        builder = builder.with_configuration_property(TableProperty::EnableChangeDataFeed, Some("true".to_string()));
+    }
     if let Some(r) = contract.retention {
         // Removed files stay at least as long as the contract promises to keep data.
         let days = r.as_secs().div_ceil(86_400).max(7);

@@ -41,6 +41,10 @@ pub enum Command {
     Schema,
     /// Load records from a file or stdin into a product's bronze table.
     Ingest(IngestArgs),
+    /// Catch models up with their inputs, in dependency order.
+    Run(RunArgs),
+    /// Rebuild a model from the whole of its inputs (`PRODUCT+`: and its dependents).
+    Replay(ReplayArgs),
     /// Show one data product: contract, schema, lineage neighbours.
     Show(ShowArgs),
     /// Compact, Z-order, checkpoint and vacuum product tables.
@@ -115,6 +119,25 @@ pub struct IngestArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Products to run, as dbt selects them: `orders.orders`, `orders.orders+` (and
+    /// downstream), `+orders.daily_revenue` (and upstream), `domain:orders`. Default: all.
+    #[arg(long, short, num_args = 1..)]
+    pub select: Vec<String>,
+    /// `text` prints a line per model on stderr; `json` prints the runs on stdout.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Product address; a trailing `+` replays its dependents too, inputs first.
+    pub product: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
 pub struct MaintainArgs {
     /// Product address; all products when omitted.
     pub product: Option<String>,
@@ -142,6 +165,9 @@ pub struct ServeArgs {
     /// Requests waiting per product before new ones get 429.
     #[arg(long, env = "TRIB_INGEST_QUEUE", default_value_t = 1024)]
     pub queue: usize,
+    /// How often models look for new input commits, in milliseconds; 0 runs no models.
+    #[arg(long, env = "TRIB_MODELS_POLL_MS", default_value_t = 250)]
+    pub models_poll_ms: u64,
 }
 
 #[derive(Debug, Args)]

@@ -122,7 +122,12 @@ pub fn clicks(n: usize, bad_per_mille: u64, seed: u64) -> String {
     let mut out = String::with_capacity(n * 300);
     for i in 0..n {
         let session = i / 12;
-        let at = BASE + (session as i64 * 37) % 86_400 + (i % 12) as i64 * 15;
+        // Sessions start every 3 s and last 3 minutes, so events interleave a little;
+        // two in a thousand arrive half an hour late (behind the 10-minute watermark).
+        let mut at = BASE + session as i64 * 3 + (i % 12) as i64 * 15;
+        if rng.chance(2) {
+            at -= 1_800;
+        }
         let url = rng.pick(&pages);
         let kind = rng.pick(&types);
         let user = rng.below(20_000);
@@ -152,12 +157,17 @@ pub fn clicks(n: usize, bad_per_mille: u64, seed: u64) -> String {
 
 /// NDJSON readings of a fleet of sensors, every 10 seconds each.
 pub fn readings(n: usize, bad_per_mille: u64, seed: u64) -> String {
+    readings_from(n, bad_per_mille, seed, 0)
+}
+
+/// Readings as [`readings`], starting `offset` seconds later.
+pub fn readings_from(n: usize, bad_per_mille: u64, seed: u64, offset: i64) -> String {
     let mut rng = Rng::new(seed);
     let devices = 50;
     let mut out = String::with_capacity(n * 160);
     for i in 0..n {
         let device = i % devices;
-        let at = BASE + (i / devices) as i64 * 10;
+        let at = BASE + offset + (i / devices) as i64 * 10;
         let temp = 18.0 + (device as f64) * 0.1 + (rng.below(400) as f64) / 100.0;
         let hum = 30.0 + (rng.below(4000) as f64) / 100.0;
         let site = if device < 25 { "plant-north" } else { "plant-south" };

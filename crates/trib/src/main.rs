@@ -43,8 +43,10 @@ fn init_logging(global: &cli::GlobalArgs) {
     // so they get one level less. Opening a table that does not exist yet is how tables
     // get created; the Delta kernel logs that as an error, which is noise here.
     let default = match global.verbose {
-        0 => "warn,buoyant_kernel::snapshot=off",
-        1 => "info,buoyant_kernel=warn,deltalake_core=warn,buoyant_kernel::snapshot=off",
+        0 => "warn,buoyant_kernel::snapshot=off,deltalake_core::operations::merge=error",
+        1 => {
+            "info,buoyant_kernel=warn,deltalake_core=warn,buoyant_kernel::snapshot=off,deltalake_core::operations::merge=error"
+        }
         _ => "debug,buoyant_kernel=info,deltalake_core=info,buoyant_kernel::snapshot=off",
     };
     let filter = EnvFilter::try_from_env("TRIB_LOG").unwrap_or_else(|_| EnvFilter::new(default));

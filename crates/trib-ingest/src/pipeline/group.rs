@@ -52,6 +52,8 @@ impl Ingestor {
         self.bronze.refresh().await.map_err(Error::Lake)?;
         self.dead.refresh().await.map_err(Error::Lake)?;
         let mut seen: HashSet<(String, i64)> = HashSet::new();
+        // The latest event time over the group so far, for the watermark.
+        let mut latest_event = None;
         let mut prepared: Vec<Result<Prepared>> = Vec::with_capacity(items.len());
         for item in items {
             let key = item.id.as_ref().map(|b| (b.app_id.clone(), b.version));
@@ -86,10 +88,16 @@ impl Ingestor {
                 }));
                 continue;
             }
-            let validated = match item.body.decode().and_then(|records| self.validator.validate(records)) {
+            let mut validated = match item.body.decode().and_then(|records| self.validator.validate(records)) {
                 Ok(mut v) => self.expectations.apply(&mut v).await.map(|w| (v, w)),
                 Err(e) => Err(e),
             };
+            if let (Ok((v, _)), Some(late)) = (&mut validated, self.late.as_mut()) {
+                match late.apply(&self.bronze, v, latest_event).await {
+                    Ok(m) => latest_event = m,
+                    Err(e) => validated = Err(e),
+                }
+            }
             let validated = validated.and_then(|(v, w)| {
                 let v = skip_committed(v, bronze_floor, dead_floor).map_err(|source| Error::Arrow {
                     product: self.product.clone(),
@@ -147,6 +155,9 @@ impl Ingestor {
             trib_lake::Appended::Committed { version, .. } => Some(version),
             _ => None,
         };
+        if let Some(l) = self.late.as_mut() {
+            l.advance(latest_event);
+        }
         Ok(prepared
             .into_iter()
             .map(|p| {

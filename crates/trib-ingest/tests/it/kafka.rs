@@ -12,7 +12,8 @@ fn clicks() -> Contract {
     crate::contract("products/web/clicks_raw.yaml")
 }
 
-/// A click as the browser tag sends it; every 25th lacks its required `url`.
+/// A click as the browser tag sends it, all within one minute (the partitions may be
+/// read in any order; none is behind the watermark); every 25th lacks its `url`.
 fn click(n: usize) -> String {
     let url = if n.is_multiple_of(25) {
         String::new()
@@ -20,7 +21,7 @@ fn click(n: usize) -> String {
         format!(r#","url":"/p/{n}""#)
     };
     format!(
-        r#"{{"event_id":"e-{n}","session_id":"s-{}","event_type":"page_view"{url},"occurred_at":"2026-03-15T14:{:02}:00Z"}}"#,
+        r#"{{"event_id":"e-{n}","session_id":"s-{}","event_type":"page_view"{url},"occurred_at":"2026-03-15T14:00:{:02}Z"}}"#,
         n % 7,
         n % 60
     )

@@ -442,3 +442,119 @@ mod parquet_files {
         assert_eq!(Format::from_path(Path::new("x.parquet")), Some(Format::Parquet));
     }
 }
+
+mod late_events {
+    use super::contract;
+    use trib_ingest::dead_letter::Provenance;
+    use trib_ingest::pipeline::{Body, Pending};
+    use trib_ingest::{Format, Ingestor, Reason};
+    use trib_lake::Lake;
+
+    /// Clicks at these minutes past 14:00, in arrival order. `web.clicks_raw` allows
+    /// 10 minutes of lateness and dead-letters what is later.
+    const MINUTES: [u32; 8] = [0, 30, 15, 25, 20, 45, 34, 36];
+
+    fn click(i: usize, minute: u32) -> String {
+        format!(
+            r#"{{"event_id":"e-{i}","session_id":"s","event_type":"page_view","url":"/","occurred_at":"2026-03-15T14:{minute:02}:00Z"}}"#
+        )
+    }
+
+    fn provenance() -> Provenance {
+        Provenance {
+            received_at_micros: 0,
+            source: "test".into(),
+            batch_id: "b".into(),
+        }
+    }
+
+    /// Event ids that ended as late dead letters.
+    async fn late_ids(ing: &Ingestor) -> Vec<String> {
+        let b = ing
+            .dead_letters()
+            .query("SELECT raw FROM t WHERE reason = 'late' ORDER BY raw")
+            .await
+            .expect("query");
+        let mut out = Vec::new();
+        for batch in &b {
+            let c = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8).expect("utf8");
+            let a = arrow::array::AsArray::as_string::<i32>(&c);
+            for i in 0..arrow::array::Array::len(a) {
+                let v: serde_json::Value = serde_json::from_str(a.value(i)).expect("json");
+                out.push(v["event_id"].as_str().expect("id").to_string());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[tokio::test]
+    async fn the_watermark_moves_record_by_record_whatever_the_batches() {
+        let c = contract("products/web/clicks_raw.yaml");
+        // Behind the watermark on arrival: e-2 (14:15 < 14:30 - 10m) and e-6 (14:34 <
+        // 14:45 - 10m); e-4 (14:20) is exactly on it, which is on time.
+        let want = vec!["e-2".to_string(), "e-6".to_string()];
+
+        // One body.
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::new(dir.path().to_str().expect("utf-8"), dir.path()).expect("lake");
+        let mut ing = Ingestor::open(&lake, &c).await.expect("open");
+        let body: String = MINUTES.iter().enumerate().map(|(i, m)| click(i, *m) + "\n").collect();
+        let r = ing
+            .ingest(Format::Ndjson, body.as_bytes(), &provenance(), None)
+            .await
+            .expect("ingest");
+        assert_eq!(r.by_reason.get(&Reason::Late), Some(&2), "{r:?}");
+        assert_eq!(late_ids(&ing).await, want);
+
+        // One record per body, through a reopened ingestor half way (the watermark is
+        // read back from the table).
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::new(dir.path().to_str().expect("utf-8"), dir.path()).expect("lake");
+        let mut ing = Ingestor::open(&lake, &c).await.expect("open");
+        for (i, m) in MINUTES.iter().enumerate() {
+            if i == 4 {
+                ing = Ingestor::open(&lake, &c).await.expect("reopen");
+            }
+            ing.ingest(Format::Ndjson, click(i, *m).as_bytes(), &provenance(), None)
+                .await
+                .expect("ingest");
+        }
+        assert_eq!(late_ids(&ing).await, want);
+
+        // Group commits of three bodies.
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::new(dir.path().to_str().expect("utf-8"), dir.path()).expect("lake");
+        let mut ing = Ingestor::open(&lake, &c).await.expect("open");
+        let bodies: Vec<String> = MINUTES.iter().enumerate().map(|(i, m)| click(i, *m)).collect();
+        for group in bodies.chunks(3) {
+            let items = group
+                .iter()
+                .map(|b| Pending {
+                    body: Body::Encoded {
+                        format: Format::Ndjson,
+                        bytes: b.clone().into_bytes(),
+                    },
+                    provenance: provenance(),
+                    id: None,
+                })
+                .collect();
+            for r in ing.ingest_group(items).await.expect("group") {
+                r.expect("accepted");
+            }
+        }
+        assert_eq!(late_ids(&ing).await, want);
+        let message = ing
+            .dead_letters()
+            .query("SELECT message FROM t WHERE reason = 'late' LIMIT 1")
+            .await
+            .expect("query");
+        let text = arrow::util::pretty::pretty_format_batches(&message)
+            .expect("fmt")
+            .to_string();
+        assert!(
+            text.contains("older than the watermark") && text.contains("10m"),
+            "{text}"
+        );
+    }
+}

@@ -69,12 +69,14 @@ impl Drop for Server {
     }
 }
 
+/// A reading; all fall within one minute, so concurrent producers never send one that
+/// is behind the product's two-minute watermark.
 fn reading(i: usize) -> String {
     format!(
-        "{{\"device_id\":\"d{}\",\"site\":\"north\",\"reading_at\":\"2026-03-15T14:{:02}:{:02}Z\",\"temperature_c\":{}.5}}\n",
+        "{{\"device_id\":\"d{}\",\"site\":\"north\",\"reading_at\":\"2026-03-15T14:00:{:02}.{:03}Z\",\"temperature_c\":{}.5}}\n",
         i % 50,
-        (i / 60) % 60,
         i % 60,
+        i % 1000,
         i % 30
     )
 }

@@ -7,6 +7,7 @@ mod diff;
 mod ingest;
 mod init;
 mod maintain;
+mod run;
 mod serve;
 mod show;
 
@@ -27,6 +28,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Command::Ingest(a) => ingest::run(g, &a),
+        Command::Run(a) => run::run(g, &a.select, a.format, false),
+        Command::Replay(a) => run::run(g, std::slice::from_ref(&a.product), a.format, true),
         Command::Show(a) => show::run(g, &a),
         Command::Maintain(a) => maintain::run(g, &a),
         Command::Serve(a) => serve::run(g, &a),

@@ -33,6 +33,13 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         let consumers = start_consumers(&lake, &latest, &kafka, &group)?;
+        let models = (args.models_poll_ms > 0).then(|| {
+            let engine = trib_engine::Engine::new(lake.clone(), &project);
+            tokio::spawn(run_models(
+                engine,
+                std::time::Duration::from_millis(args.models_poll_ms),
+            ))
+        });
         let hub = IngestHub::start(lake, latest, &settings);
         // The address on stdout, so scripts and tests can find an ephemeral port.
         println!("listening on http://{addr}");
@@ -41,6 +48,9 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
             hub.products().len()
         );
         let served = trib_server::serve(listener, hub, settings, shutdown_signal()).await;
+        if let Some(m) = models {
+            m.abort();
+        }
         // Consumers commit what they hold and leave the group, so that the others
         // take their partitions over at once.
         tokio::task::spawn_blocking(move || consumers.into_iter().for_each(KafkaConsumer::stop)).await?;
@@ -48,6 +58,34 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
         anyhow::Ok(())
     })?;
     Ok(Outcome::Ok)
+}
+
+/// Continuous mode: models run as soon as one of their inputs has a new commit, inputs
+/// first. A run that finds nothing new is cheap (it reads the tables' logs only); a run
+/// that fails is retried at the next tick and logged once per distinct error.
+async fn run_models(engine: trib_engine::Engine, every: std::time::Duration) {
+    let Ok(selected) = engine.dag().select(&[]) else { return };
+    let order = engine.dag().order(&selected);
+    let mut last_error: std::collections::HashMap<trib_engine::Node, String> = std::collections::HashMap::new();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for node in &order {
+            match engine.run(node).await {
+                Ok(_) => {
+                    last_error.remove(node);
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    if last_error.get(node) != Some(&text) {
+                        tracing::error!(product = %node.0, major = node.1, error = %text, "model run failed; retrying");
+                        last_error.insert(node.clone(), text);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One consumer per product read from a Kafka topic, when brokers are set.

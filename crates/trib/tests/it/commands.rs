@@ -299,14 +299,19 @@ fn maintain_after_ingest() {
     assert_eq!(doc["tables"], serde_json::json!([]));
     assert!(!ex.path(".trib/lake/iot").exists());
 
-    // 100 readings over two days in batches of 10: 10 commits of 2 small files each.
+    // 100 readings on both sides of midnight (two day partitions, all within the
+    // watermark's two minutes) in batches of 10: 10 commits of 2 small files each.
     let file = ex.path("readings.ndjson");
     let mut body = String::new();
     for i in 0..100 {
+        let at = if i % 2 == 0 {
+            "2026-03-15T23:59"
+        } else {
+            "2026-03-16T00:00"
+        };
         body.push_str(&format!(
-            "{{\"device_id\":\"d{}\",\"site\":\"north\",\"reading_at\":\"2026-03-{}T14:00:{:02}Z\",\"temperature_c\":21.5}}\n",
+            "{{\"device_id\":\"d{}\",\"site\":\"north\",\"reading_at\":\"{at}:{:02}Z\",\"temperature_c\":21.5}}\n",
             i % 7,
-            15 + i % 2,
             i % 60
         ));
     }

@@ -4,6 +4,7 @@ mod check;
 mod commands;
 mod crash;
 mod kafka;
+mod models;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

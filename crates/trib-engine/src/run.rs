@@ -1,0 +1,594 @@
+//! One model run: read what is new in its inputs, run its SQL, write the result the way
+//! the contract materialises it, and record the input versions read in the same commit.
+
+use crate::dag::{Dag, Node};
+use crate::metrics as m;
+use crate::{Error, Result};
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray};
+use arrow::datatypes::{Schema, SchemaRef};
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::common::TableReference;
+use datafusion::prelude::{DataFrame, SessionContext};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use trib_lake::{Lake, MergeSpec, ProductTable, TableKind};
+use trib_spec::{Contract, Materialization, Source};
+
+/// Columns the change data feed adds to each row.
+const CDF_COLUMNS: [&str; 3] = ["_change_type", "_commit_version", "_commit_timestamp"];
+/// The Debezium operation of a CDC bronze row (`trib_spec::cdc_columns`).
+const CDC_OP: &str = "_op";
+/// The flag column handed to merges: true deletes the row.
+const DELETE_FLAG: &str = "__trib_delete";
+
+/// What one run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    pub product: String,
+    pub major: u64,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// No input changed since the last run.
+    UpToDate,
+    /// A view: computed at query time, nothing stored.
+    View,
+    /// Written in table `version`: `rows` rows out of the run's SQL, from `read` input rows.
+    Committed { version: u64, rows: u64, read: u64 },
+}
+
+/// Runs the models of one project.
+pub struct Engine {
+    lake: Lake,
+    dag: Dag,
+    dir: PathBuf,
+}
+
+/// An input as this run reads it.
+struct InputState {
+    node: Node,
+    table: ProductTable,
+    /// Table version now.
+    version: u64,
+    /// Last version the target has read, from its txn.
+    consumed: Option<u64>,
+}
+
+impl InputState {
+    fn app_id(&self) -> String {
+        app_id(&self.node)
+    }
+}
+
+/// The transaction id under which a model records the version it read of an input.
+pub fn app_id(input: &Node) -> String {
+    format!("input:{}@v{}", input.0, input.1)
+}
+
+impl Engine {
+    pub fn new(lake: Lake, project: &trib_spec::Project) -> Self {
+        Self {
+            lake,
+            dag: Dag::new(project),
+            dir: project.dir.clone(),
+        }
+    }
+
+    pub fn dag(&self) -> &Dag {
+        &self.dag
+    }
+
+    /// Catches one model up with its inputs.
+    pub async fn run(&self, node: &Node) -> Result<RunReport> {
+        self.run_with(node, false).await
+    }
+
+    /// Rebuilds a model from the whole of its inputs (bronze from version 0 up), written
+    /// as a new version of its table that replaces every row. The result equals what the
+    /// incremental runs built.
+    pub async fn replay(&self, node: &Node) -> Result<RunReport> {
+        self.run_with(node, true).await
+    }
+
+    async fn run_with(&self, node: &Node, rebuild: bool) -> Result<RunReport> {
+        let started = Instant::now();
+        let contract = self
+            .dag
+            .contract(node)
+            .ok_or_else(|| Error::UnknownProduct(node.0.clone()))?
+            .clone();
+        let Source::Model(model) = &contract.source else {
+            return Err(Error::NotAModel(node.0.clone()));
+        };
+        let report = |outcome| RunReport {
+            product: node.0.clone(),
+            major: node.1,
+            outcome,
+        };
+        if model.materialized == Materialization::View {
+            return Ok(report(Outcome::View));
+        }
+        let mut target = ProductTable::open_or_create(&self.lake, &contract, TableKind::Data)
+            .await
+            .map_err(Error::Lake)?;
+        let mut inputs = Vec::new();
+        for i in self.dag.inputs(node) {
+            let c = self
+                .dag
+                .contract(i)
+                .ok_or_else(|| Error::UnknownProduct(i.0.clone()))?
+                .clone();
+            let mut table = ProductTable::open_or_create(&self.lake, &c, TableKind::Data)
+                .await
+                .map_err(Error::Lake)?;
+            table.refresh().await.map_err(Error::Lake)?;
+            let version = table.version().unwrap_or_default();
+            let consumed = if rebuild {
+                None
+            } else {
+                target
+                    .txn_version(&app_id(i))
+                    .await
+                    .map_err(Error::Lake)?
+                    .and_then(|v| u64::try_from(v).ok())
+            };
+            inputs.push(InputState {
+                node: i.clone(),
+                table,
+                version,
+                consumed,
+            });
+        }
+        if !rebuild && inputs.iter().all(|i| i.consumed == Some(i.version)) {
+            return Ok(report(Outcome::UpToDate));
+        }
+        let sql_path = self.dir.join(&model.transform.value);
+        let sql = std::fs::read_to_string(&sql_path).map_err(|source| Error::Io {
+            path: sql_path.clone(),
+            source,
+        })?;
+        let txns: Vec<(String, i64)> = inputs.iter().map(|i| (i.app_id(), i.version as i64)).collect();
+        let product = contract.product.value.to_string();
+        let (version, rows, read) = match model.materialized {
+            Materialization::Append | Materialization::Merge => {
+                // The first input is the stream; the others are references read whole.
+                let ctx = session();
+                let read = register_changes(&ctx, &inputs[0], false).await?;
+                for i in &inputs[1..] {
+                    register_snapshot(&ctx, i).await?;
+                }
+                let out = run_sql(&ctx, &product, &sql).await?;
+                if rebuild {
+                    // Every input row at once: for a merge, the latest row of each key
+                    // that is not deleted, which is what the merges left.
+                    let batch = if model.materialized == Materialization::Append {
+                        conform(&contract, out, false).await?
+                    } else {
+                        without_deleted(&product, latest_per_key(&ctx, &contract, out).await?)?
+                    };
+                    let rows = batch.num_rows() as u64;
+                    let v = target.overwrite_txns(&batch, None, &txns).await.map_err(Error::Lake)?;
+                    (v, rows, read)
+                } else if model.materialized == Materialization::Append {
+                    let batch = conform(&contract, out, false).await?;
+                    let rows = batch.num_rows() as u64;
+                    let v = match target.append_txns(&batch, &txns).await.map_err(Error::Lake)? {
+                        trib_lake::Appended::Committed { version, .. } => version,
+                        _ => target.version().unwrap_or_default(),
+                    };
+                    (v, rows, read)
+                } else {
+                    let batch = latest_per_key(&ctx, &contract, out).await?;
+                    let rows = batch.num_rows() as u64;
+                    let spec = MergeSpec {
+                        key: contract.key.iter().map(|k| k.value.clone()).collect(),
+                        sequence_by: contract.sequence_by.as_ref().map(|s| s.value.clone()),
+                        delete_flag: Some(DELETE_FLAG.into()),
+                    };
+                    let v = target.merge_txns(&batch, &spec, &txns).await.map_err(Error::Lake)?;
+                    (v, rows, read)
+                }
+            }
+            Materialization::Incremental if inputs.iter().all(|i| i.consumed.is_some()) => {
+                self.replace_windows(&contract, &mut target, &inputs, &sql, &txns)
+                    .await?
+            }
+            // Incremental models are built whole on their first run.
+            Materialization::Incremental | Materialization::FullRefresh => {
+                let ctx = session();
+                let mut read = 0;
+                for i in &inputs {
+                    read += register_snapshot(&ctx, i).await?;
+                }
+                let out = run_sql(&ctx, &product, &sql).await?;
+                let batch = conform(&contract, out, false).await?;
+                let rows = batch.num_rows() as u64;
+                let v = target.overwrite_txns(&batch, None, &txns).await.map_err(Error::Lake)?;
+                (v, rows, read)
+            }
+            Materialization::View => unreachable!("views return early"),
+        };
+        metrics::histogram!(m::MODEL_RUN_SECONDS, "product" => product.clone()).record(started.elapsed().as_secs_f64());
+        metrics::counter!(m::MODEL_ROWS_WRITTEN, "product" => product.clone()).increment(rows);
+        tracing::info!(product = %product, version, rows, read, "model run committed");
+        Ok(report(Outcome::Committed { version, rows, read }))
+    }
+
+    /// An incremental model over event time: the windows (values of the contract's
+    /// `event_time`) touched by the inputs' changes are recomputed from the whole inputs
+    /// and replace the stored ones, in one commit.
+    async fn replace_windows(
+        &self,
+        contract: &Contract,
+        target: &mut ProductTable,
+        inputs: &[InputState],
+        sql: &str,
+        txns: &[(String, i64)],
+    ) -> Result<(u64, u64, u64)> {
+        let product = contract.product.value.to_string();
+        let Some(window) = contract.event_time.as_ref().map(|e| e.value.clone()) else {
+            return Err(Error::Model {
+                product,
+                message: "an incremental model needs `event_time`: the output column whose windows are recomputed"
+                    .into(),
+                hint: "add `event_time: <column>` naming the time window column of the output, or use `materialized: full_refresh`".into(),
+            });
+        };
+        // Which windows changed: the SQL over one input's changed rows (before and after
+        // images and deletes alike), with the other inputs whole, says which output
+        // windows they fall in; the union over the inputs that changed.
+        let mut read = 0;
+        let mut touched = BTreeSet::new();
+        for (n, changed) in inputs.iter().enumerate() {
+            if changed.consumed == Some(changed.version) {
+                continue;
+            }
+            let ctx = session();
+            for (m, i) in inputs.iter().enumerate() {
+                if m == n {
+                    read += register_changes(&ctx, i, true).await?;
+                } else {
+                    register_snapshot(&ctx, i).await?;
+                }
+            }
+            let out = run_sql(&ctx, &product, sql).await?;
+            touched.extend(distinct_literals(&product, out, &window).await?);
+        }
+        let touched: Vec<String> = touched.into_iter().collect();
+        if touched.is_empty() {
+            let empty = RecordBatch::new_empty(Arc::new(contract.data_schema()));
+            let v = match target.append_txns(&empty, txns).await.map_err(Error::Lake)? {
+                trib_lake::Appended::Committed { version, .. } => version,
+                _ => target.version().unwrap_or_default(),
+            };
+            return Ok((v, 0, read));
+        }
+        let ctx = session();
+        for i in inputs {
+            register_snapshot(&ctx, i).await?;
+        }
+        let predicate = format!("\"{}\" IN ({})", window.replace('"', "\"\""), touched.join(", "));
+        let out = run_sql(&ctx, &product, sql).await?;
+        let only_touched = out.parse_sql_expr(&predicate).map_err(|e| Error::sql(&product, e))?;
+        let out = out.filter(only_touched).map_err(|e| Error::sql(&product, e))?;
+        let batch = conform(contract, out, false).await?;
+        let rows = batch.num_rows() as u64;
+        let v = target
+            .overwrite_txns(&batch, Some(predicate), txns)
+            .await
+            .map_err(Error::Lake)?;
+        Ok((v, rows, read))
+    }
+}
+
+/// A session with the window functions; inputs are registered into it by address.
+fn session() -> SessionContext {
+    let ctx = SessionContext::new();
+    crate::functions::register(&ctx);
+    ctx
+}
+
+fn register(ctx: &SessionContext, input: &Node, table: Arc<dyn datafusion::datasource::TableProvider>) -> Result<()> {
+    let (domain, name) = input.0.split_once('.').unwrap_or(("", input.0.as_str()));
+    let catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| Error::Internal("the default catalog is missing".into()))?;
+    if catalog.schema(domain).is_none() {
+        catalog
+            .register_schema(domain, Arc::new(MemorySchemaProvider::new()))
+            .map_err(|e| Error::sql(&input.0, e))?;
+    }
+    ctx.register_table(TableReference::partial(domain, name), table.clone())
+        .map_err(|e| Error::sql(&input.0, e))?;
+    // A pinned major is written as one quoted name: `"orders.orders_raw@v1"`.
+    ctx.register_table(TableReference::bare(format!("{}@v{}", input.0, input.1)), table)
+        .map_err(|e| Error::sql(&input.0, e))?;
+    Ok(())
+}
+
+/// Registers an input as it is at the version this run reads. Returns its row count.
+async fn register_snapshot(ctx: &SessionContext, input: &InputState) -> Result<u64> {
+    let t = input.table.at_version(input.version).await.map_err(Error::Lake)?;
+    let provider = t.table_provider().await.map_err(|e| Error::sql(&input.node.0, e))?;
+    let rows = ctx
+        .read_table(provider.clone())
+        .map_err(|e| Error::sql(&input.node.0, e))?
+        .count()
+        .await
+        .map_err(|e| Error::sql(&input.node.0, e))? as u64;
+    register(ctx, &input.node, provider)?;
+    Ok(rows)
+}
+
+/// Registers the rows of an input that changed since the target last read it: inserts
+/// and the new images of updates, and with `all_images` also the old images and deletes.
+/// For CDC inputs, a Debezium delete (`_op = 'd'`) is a change like any other row.
+async fn register_changes(ctx: &SessionContext, input: &InputState, all_images: bool) -> Result<u64> {
+    let (schema, batches) = input
+        .table
+        .changes(input.consumed, input.version)
+        .await
+        .map_err(Error::Lake)?;
+    let mut kept = Vec::with_capacity(batches.len());
+    for b in batches {
+        let keep = b
+            .column_by_name("_change_type")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .map(|types| {
+                BooleanArray::from_iter(
+                    types
+                        .iter()
+                        .map(|t| Some(all_images || matches!(t, Some("insert" | "update_postimage")))),
+                )
+            });
+        let b = match keep {
+            Some(mask) => arrow::compute::filter_record_batch(&b, &mask).map_err(|e| Error::arrow(&input.node.0, e))?,
+            None => b,
+        };
+        kept.push(b);
+    }
+    // Only the table's own columns: the feed's bookkeeping stays out of the model's view.
+    let projection: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !CDF_COLUMNS.contains(&f.name().as_str()))
+        .map(|(i, _)| i)
+        .collect();
+    let projected: SchemaRef = Arc::new(
+        schema
+            .project(&projection)
+            .map_err(|e| Error::arrow(&input.node.0, e))?,
+    );
+    let mut rows = 0;
+    let mut out = Vec::with_capacity(kept.len());
+    for b in kept {
+        rows += b.num_rows() as u64;
+        out.push(b.project(&projection).map_err(|e| Error::arrow(&input.node.0, e))?);
+    }
+    let mem =
+        datafusion::datasource::MemTable::try_new(projected, vec![out]).map_err(|e| Error::sql(&input.node.0, e))?;
+    register(ctx, &input.node, Arc::new(mem))?;
+    Ok(rows)
+}
+
+async fn run_sql(ctx: &SessionContext, product: &str, sql: &str) -> Result<DataFrame> {
+    ctx.sql(sql).await.map_err(|e| Error::sql(product, e))
+}
+
+/// The rows of `out` in the contract's schema: columns by name, cast to the declared
+/// types. With `keep_delete`, a trailing [`DELETE_FLAG`] column too.
+fn conform_batches(
+    contract: &Contract,
+    schema: &Schema,
+    batches: Vec<RecordBatch>,
+    keep_delete: bool,
+) -> Result<RecordBatch> {
+    let product = contract.product.value.to_string();
+    let target = Arc::new(contract.data_schema());
+    let mut fields: Vec<arrow::datatypes::Field> = target.fields().iter().map(|f| f.as_ref().clone()).collect();
+    if keep_delete {
+        fields.push(arrow::datatypes::Field::new(
+            DELETE_FLAG,
+            arrow::datatypes::DataType::Boolean,
+            false,
+        ));
+    }
+    let out_schema = Arc::new(Schema::new(fields.clone()));
+    let missing: Vec<String> = fields
+        .iter()
+        .filter(|f| schema.field_with_name(f.name()).is_err())
+        .map(|f| f.name().clone())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Model {
+            product,
+            message: format!(
+                "the model's SQL does not produce column(s) {}",
+                missing.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+            ),
+            hint: "select every column the contract declares, with these names (use `AS` to rename)".into(),
+        });
+    }
+    let mut parts = Vec::with_capacity(batches.len());
+    for b in batches {
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
+        for f in &fields {
+            let col = b
+                .column_by_name(f.name())
+                .ok_or_else(|| Error::Internal(format!("column `{}` vanished", f.name())))?;
+            let cast = arrow::compute::cast(col, f.data_type()).map_err(|e| Error::Model {
+                product: product.clone(),
+                message: format!(
+                    "column `{}` is {} but the contract declares {}: {e}",
+                    f.name(),
+                    col.data_type(),
+                    f.data_type()
+                ),
+                hint: "cast it in the SQL, or change the column's type in the contract".into(),
+            })?;
+            if !f.is_nullable() && cast.null_count() > 0 {
+                return Err(Error::Model {
+                    product: product.clone(),
+                    message: format!(
+                        "column `{}` is required but the model's SQL produced {} null(s)",
+                        f.name(),
+                        cast.null_count()
+                    ),
+                    hint: "filter those rows out or use `coalesce`, or make the column optional in the contract".into(),
+                });
+            }
+            columns.push(cast);
+        }
+        parts.push(RecordBatch::try_new(out_schema.clone(), columns).map_err(|e| Error::arrow(&product, e))?);
+    }
+    arrow::compute::concat_batches(&out_schema, &parts).map_err(|e| Error::arrow(&product, e))
+}
+
+async fn conform(contract: &Contract, out: DataFrame, keep_delete: bool) -> Result<RecordBatch> {
+    let product = contract.product.value.to_string();
+    let schema = out.schema().as_arrow().clone();
+    let batches = out.collect().await.map_err(|e| Error::sql(&product, e))?;
+    conform_batches(contract, &schema, batches, keep_delete)
+}
+
+/// One row per key: the one with the largest `sequence_by` (the last in arrival order
+/// on ties), with the delete flag set for Debezium deletes (`_op = 'd'`).
+async fn latest_per_key(ctx: &SessionContext, contract: &Contract, out: DataFrame) -> Result<RecordBatch> {
+    let product = contract.product.value.to_string();
+    if contract.key.is_empty() {
+        return Err(Error::Model {
+            product,
+            message: "a merge model needs a `key`".into(),
+            hint: "add `key: [<column>]` to the contract, or use `materialized: append`".into(),
+        });
+    }
+    let columns: BTreeSet<String> = out.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let q = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
+    let delete = if columns.contains(CDC_OP) {
+        format!("coalesce({} = 'd', false)", q(CDC_OP))
+    } else {
+        "false".to_string()
+    };
+    let keys = contract.key.iter().map(|k| q(&k.value)).collect::<Vec<_>>().join(", ");
+    let order = contract.sequence_by.as_ref().map_or_else(
+        || "__trib_pos DESC".to_string(),
+        |s| format!("{} DESC NULLS LAST, __trib_pos DESC", q(&s.value)),
+    );
+    let batches = out.collect().await.map_err(|e| Error::sql(&product, e))?;
+    let schema = batches
+        .first()
+        .map_or_else(|| Arc::new(Schema::empty()), RecordBatch::schema);
+    // Arrival order, for ties.
+    let mut numbered = Vec::with_capacity(batches.len());
+    let mut pos = 0i64;
+    for b in batches {
+        let n = b.num_rows() as i64;
+        let positions: ArrayRef = Arc::new(arrow::array::Int64Array::from_iter_values(pos..pos + n));
+        pos += n;
+        let mut fields: Vec<arrow::datatypes::Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(arrow::datatypes::Field::new(
+            "__trib_pos",
+            arrow::datatypes::DataType::Int64,
+            false,
+        ));
+        let mut cols = b.columns().to_vec();
+        cols.push(positions);
+        numbered
+            .push(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Error::arrow(&product, e))?);
+    }
+    if numbered.is_empty() {
+        return conform_batches(contract, &schema, Vec::new(), true).or_else(|_| {
+            Ok(RecordBatch::new_empty(Arc::new(Schema::new(
+                contract
+                    .data_schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone())
+                    .chain([arrow::datatypes::Field::new(
+                        DELETE_FLAG,
+                        arrow::datatypes::DataType::Boolean,
+                        false,
+                    )])
+                    .collect::<Vec<_>>(),
+            ))))
+        });
+    }
+    let mem = datafusion::datasource::MemTable::try_new(numbered[0].schema(), vec![numbered])
+        .map_err(|e| Error::sql(&product, e))?;
+    ctx.register_table("__trib_out", Arc::new(mem))
+        .map_err(|e| Error::sql(&product, e))?;
+    let select = columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+    let df = ctx
+        .sql(&format!(
+            "SELECT {select}, {delete} AS {DELETE_FLAG} FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {order}) AS __trib_rn FROM __trib_out) WHERE __trib_rn = 1"
+        ))
+        .await
+        .map_err(|e| Error::sql(&product, e))?;
+    let schema = df.schema().as_arrow().clone();
+    let batches = df.collect().await.map_err(|e| Error::sql(&product, e))?;
+    ctx.deregister_table("__trib_out")
+        .map_err(|e| Error::sql(&product, e))?;
+    conform_batches(contract, &schema, batches, true)
+}
+
+/// The rows of a merge source that are not deletes, without the delete flag.
+fn without_deleted(product: &str, batch: RecordBatch) -> Result<RecordBatch> {
+    let Ok(idx) = batch.schema().index_of(DELETE_FLAG) else {
+        return Ok(batch);
+    };
+    let flags = batch
+        .column(idx)
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .cloned()
+        .ok_or_else(|| Error::Internal("the delete flag is not boolean".into()))?;
+    let keep = arrow::compute::not(&flags).map_err(|e| Error::arrow(product, e))?;
+    let mut kept = arrow::compute::filter_record_batch(&batch, &keep).map_err(|e| Error::arrow(product, e))?;
+    kept.remove_column(idx);
+    Ok(kept)
+}
+
+/// The distinct values of `column` in `df`, as SQL literals.
+async fn distinct_literals(product: &str, df: DataFrame, column: &str) -> Result<Vec<String>> {
+    let col = datafusion::prelude::col(format!("\"{}\"", column.replace('"', "\"\"")));
+    let batches = df
+        .select(vec![col])
+        .and_then(DataFrame::distinct)
+        .map_err(|e| Error::sql(product, e))?
+        .collect()
+        .await
+        .map_err(|e| Error::sql(product, e))?;
+    let mut out = BTreeMap::new();
+    for b in &batches {
+        let a = b.column(0);
+        for i in 0..a.len() {
+            if a.is_null(i) {
+                continue;
+            }
+            let v = datafusion::common::ScalarValue::try_from_array(a, i).map_err(|e| Error::sql(product, e))?;
+            let lit = match &v {
+                datafusion::common::ScalarValue::Utf8(Some(s))
+                | datafusion::common::ScalarValue::LargeUtf8(Some(s)) => {
+                    format!("'{}'", s.replace('\'', "''"))
+                }
+                datafusion::common::ScalarValue::TimestampMicrosecond(Some(_), _)
+                | datafusion::common::ScalarValue::TimestampNanosecond(Some(_), _)
+                | datafusion::common::ScalarValue::TimestampMillisecond(Some(_), _)
+                | datafusion::common::ScalarValue::TimestampSecond(Some(_), _)
+                | datafusion::common::ScalarValue::Date32(Some(_)) => {
+                    let text =
+                        arrow::util::display::array_value_to_string(a, i).map_err(|e| Error::arrow(product, e))?;
+                    format!("'{text}'")
+                }
+                other => other.to_string(),
+            };
+            out.insert(lit, ());
+        }
+    }
+    Ok(out.into_keys().collect())
+}
