@@ -77,15 +77,11 @@ pub fn decode_messages<'a>(
                     fields,
                 };
             };
-            let raw = String::from_utf8_lossy(bytes).into_owned();
-            let fields = match std::str::from_utf8(bytes) {
-                Err(e) => Fields::Malformed(format!("not UTF-8 text: {e}")),
-                Ok(text) => match serde_json::from_str::<Value>(text) {
-                    Ok(v) => event(v),
-                    Err(e) => Fields::Malformed(format!("invalid JSON: {e}")),
-                },
-            };
-            Record { position, raw, fields }
+            Record {
+                position,
+                raw: String::from_utf8_lossy(bytes).into_owned(),
+                fields: json_fields(bytes, event),
+            }
         })
         .collect())
 }
@@ -127,21 +123,24 @@ fn lines(body: &[u8], event: fn(Value) -> Fields) -> Vec<Record> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let raw = String::from_utf8_lossy(line).into_owned();
-        let fields = match std::str::from_utf8(line) {
-            Err(e) => Fields::Malformed(format!("not UTF-8 text: {e}")),
-            Ok(text) => match serde_json::from_str::<Value>(text) {
-                Ok(v) => event(v),
-                Err(e) => Fields::Malformed(format!("invalid JSON: {e}")),
-            },
-        };
         out.push(Record {
             position: i as u64 + 1,
-            raw,
-            fields,
+            raw: String::from_utf8_lossy(line).into_owned(),
+            fields: json_fields(line, event),
         });
     }
     out
+}
+
+/// One JSON document made into fields by `event`, or why it is not one.
+fn json_fields(bytes: &[u8], event: fn(Value) -> Fields) -> Fields {
+    match std::str::from_utf8(bytes) {
+        Err(e) => Fields::Malformed(format!("not UTF-8 text: {e}")),
+        Ok(text) => match serde_json::from_str::<Value>(text) {
+            Ok(v) => event(v),
+            Err(e) => Fields::Malformed(format!("invalid JSON: {e}")),
+        },
+    }
 }
 
 fn json_array(body: &[u8]) -> Result<Vec<Record>> {
