@@ -201,26 +201,8 @@ impl ProductTable {
         if batch.num_rows() == 0 && txns.is_empty() {
             return Ok(Appended::Empty);
         }
-        let full = with_partition_values(batch, &self.schema, &self.partitions).map_err(|source| Error::Arrow {
-            table: self.name.clone(),
-            source,
-        })?;
-        let rows = full.num_rows();
-        let props = CommitProperties::default()
-            .with_application_transactions(txns.iter().map(|(app, v)| Transaction::new(app, *v)).collect());
-        let partition_names: Vec<String> = self.partitions.iter().map(|p| p.name.clone()).collect();
-        let mut builder = self
-            .table
-            .clone()
-            .write(vec![full])
-            .with_save_mode(SaveMode::Append)
-            .with_commit_properties(props);
-        if !partition_names.is_empty() {
-            builder = builder.with_partition_columns(partition_names);
-        }
-        if self.evolve {
-            builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Merge);
-        }
+        let rows = batch.num_rows();
+        let builder = self.writer(batch, SaveMode::Append, txns)?;
         self.table = builder.await.map_err(|source| self.err(Operation::Append, source))?;
         self.evolve = false;
         Ok(Appended::Committed {
@@ -309,27 +291,9 @@ impl ProductTable {
         replace_where: Option<String>,
         txns: &[(String, i64)],
     ) -> Result<u64> {
-        let full = with_partition_values(batch, &self.schema, &self.partitions).map_err(|source| Error::Arrow {
-            table: self.name.clone(),
-            source,
-        })?;
-        let props = CommitProperties::default()
-            .with_application_transactions(txns.iter().map(|(app, v)| Transaction::new(app, *v)).collect());
-        let mut builder = self
-            .table
-            .clone()
-            .write(vec![full])
-            .with_save_mode(SaveMode::Overwrite)
-            .with_commit_properties(props);
-        let partition_names: Vec<String> = self.partitions.iter().map(|p| p.name.clone()).collect();
-        if !partition_names.is_empty() {
-            builder = builder.with_partition_columns(partition_names);
-        }
+        let mut builder = self.writer(batch, SaveMode::Overwrite, txns)?;
         if let Some(p) = replace_where {
             builder = builder.with_replace_where(p);
-        }
-        if self.evolve {
-            builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Merge);
         }
         self.table = builder.await.map_err(|source| self.err(Operation::Write, source))?;
         self.evolve = false;
@@ -426,6 +390,36 @@ impl ProductTable {
         self.table = table;
         self.evolve = false;
         Ok(self.version().unwrap_or_default())
+    }
+
+    /// A write of `batch` (the contract's columns; derived partition columns are added)
+    /// in one commit that records `txns`, merging added columns into the schema.
+    fn writer(
+        &self,
+        batch: &RecordBatch,
+        mode: SaveMode,
+        txns: &[(String, i64)],
+    ) -> Result<deltalake::operations::write::WriteBuilder> {
+        let full = with_partition_values(batch, &self.schema, &self.partitions).map_err(|source| Error::Arrow {
+            table: self.name.clone(),
+            source,
+        })?;
+        let props = CommitProperties::default()
+            .with_application_transactions(txns.iter().map(|(app, v)| Transaction::new(app, *v)).collect());
+        let mut builder = self
+            .table
+            .clone()
+            .write(vec![full])
+            .with_save_mode(mode)
+            .with_commit_properties(props);
+        let partition_names: Vec<String> = self.partitions.iter().map(|p| p.name.clone()).collect();
+        if !partition_names.is_empty() {
+            builder = builder.with_partition_columns(partition_names);
+        }
+        if self.evolve {
+            builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Merge);
+        }
+        Ok(builder)
     }
 
     fn query_err(&self, source: datafusion::error::DataFusionError) -> Error {
