@@ -314,12 +314,11 @@ fn register(ctx: &SessionContext, input: &Node, table: Arc<dyn datafusion::datas
 async fn register_snapshot(ctx: &SessionContext, input: &InputState) -> Result<u64> {
     let t = input.table.at_version(input.version).await.map_err(Error::Lake)?;
     let provider = t.table_provider().await.map_err(|e| Error::sql(&input.node.0, e))?;
-    let rows = ctx
-        .read_table(provider.clone())
-        .map_err(|e| Error::sql(&input.node.0, e))?
-        .count()
-        .await
-        .map_err(|e| Error::sql(&input.node.0, e))? as u64;
+    // From the log's file statistics: no scan just to report how much was read.
+    let rows = t
+        .snapshot()
+        .map(|s| s.log_data().iter().map(|f| f.num_records().unwrap_or(0) as u64).sum())
+        .unwrap_or(0);
     register(ctx, &input.node, provider)?;
     Ok(rows)
 }
@@ -449,6 +448,24 @@ fn conform_batches(
     arrow::compute::concat_batches(&out_schema, &parts).map_err(|e| Error::arrow(&product, e))
 }
 
+/// The contract's columns, and with `keep_delete` the merge's delete flag after them.
+fn output_schema(contract: &Contract, keep_delete: bool) -> SchemaRef {
+    let mut fields: Vec<arrow::datatypes::Field> = contract
+        .data_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    if keep_delete {
+        fields.push(arrow::datatypes::Field::new(
+            DELETE_FLAG,
+            arrow::datatypes::DataType::Boolean,
+            false,
+        ));
+    }
+    Arc::new(Schema::new(fields))
+}
+
 async fn conform(contract: &Contract, out: DataFrame, keep_delete: bool) -> Result<RecordBatch> {
     let product = contract.product.value.to_string();
     let schema = out.schema().as_arrow().clone();
@@ -480,9 +497,6 @@ async fn latest_per_key(ctx: &SessionContext, contract: &Contract, out: DataFram
         |s| format!("{} DESC NULLS LAST, __trib_pos DESC", q(&s.value)),
     );
     let batches = out.collect().await.map_err(|e| Error::sql(&product, e))?;
-    let schema = batches
-        .first()
-        .map_or_else(|| Arc::new(Schema::empty()), RecordBatch::schema);
     // Arrival order, for ties.
     let mut numbered = Vec::with_capacity(batches.len());
     let mut pos = 0i64;
@@ -502,21 +516,7 @@ async fn latest_per_key(ctx: &SessionContext, contract: &Contract, out: DataFram
             .push(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Error::arrow(&product, e))?);
     }
     if numbered.is_empty() {
-        return conform_batches(contract, &schema, Vec::new(), true).or_else(|_| {
-            Ok(RecordBatch::new_empty(Arc::new(Schema::new(
-                contract
-                    .data_schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.as_ref().clone())
-                    .chain([arrow::datatypes::Field::new(
-                        DELETE_FLAG,
-                        arrow::datatypes::DataType::Boolean,
-                        false,
-                    )])
-                    .collect::<Vec<_>>(),
-            ))))
-        });
+        return Ok(RecordBatch::new_empty(output_schema(contract, true)));
     }
     let mem = datafusion::datasource::MemTable::try_new(numbered[0].schema(), vec![numbered])
         .map_err(|e| Error::sql(&product, e))?;
