@@ -81,6 +81,10 @@ async fn wait_for(lake: &Lake, c: &Contract, total: u64) -> (u64, u64, u64) {
     }
 }
 
+fn start(lake: &Lake, c: &Contract, s: &KafkaSettings, group: &str) -> KafkaConsumer {
+    KafkaConsumer::start(lake.clone(), c.clone(), s, group, tokio::runtime::Handle::current()).expect("consumer")
+}
+
 async fn stop(consumer: KafkaConsumer) {
     tokio::task::spawn_blocking(move || consumer.stop())
         .await
@@ -104,14 +108,7 @@ async fn topic_lands_in_bronze_exactly_once_with_offsets_in_the_table() {
     let invalid = 600 / 25 + 2;
 
     let s = settings(&broker);
-    let consumer = KafkaConsumer::start(
-        lake.clone(),
-        c.clone(),
-        &s,
-        "trib-test",
-        tokio::runtime::Handle::current(),
-    )
-    .expect("consumer");
+    let consumer = start(&lake, &c, &s, "trib-test");
     let (rows, distinct, dead) = wait_for(&lake, &c, 602).await;
     stop(consumer).await;
     assert_eq!(
@@ -153,14 +150,7 @@ async fn topic_lands_in_bronze_exactly_once_with_offsets_in_the_table() {
     // More messages, a restart in the same group: only the new ones land.
     let more: Vec<(i32, Option<String>)> = (601..=900).map(|n| ((n % 3) as i32, Some(click(n)))).collect();
     broker.produce(topic, &more);
-    let consumer = KafkaConsumer::start(
-        lake.clone(),
-        c.clone(),
-        &s,
-        "trib-test",
-        tokio::runtime::Handle::current(),
-    )
-    .expect("consumer");
+    let consumer = start(&lake, &c, &s, "trib-test");
     let (rows, distinct, dead) = wait_for(&lake, &c, 902).await;
     stop(consumer).await;
     let invalid = 900 / 25 + 2;
@@ -168,14 +158,7 @@ async fn topic_lands_in_bronze_exactly_once_with_offsets_in_the_table() {
 
     // A new group has no offsets in Kafka and would start from the beginning: the
     // offsets stored in the table make it skip everything already there.
-    let consumer = KafkaConsumer::start(
-        lake.clone(),
-        c.clone(),
-        &s,
-        "trib-other",
-        tokio::runtime::Handle::current(),
-    )
-    .expect("consumer");
+    let consumer = start(&lake, &c, &s, "trib-other");
     let deadline = Instant::now() + Duration::from_secs(30);
     while consumer.assignment().len() < 3 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -199,9 +182,8 @@ async fn consumers_in_one_group_share_the_partitions() {
     let lake = Lake::new(dir.path().to_str().expect("utf-8"), dir.path()).expect("lake");
     let c = clicks();
     let s = settings(&broker);
-    let handle = tokio::runtime::Handle::current();
-    let a = KafkaConsumer::start(lake.clone(), c.clone(), &s, "shared", handle.clone()).expect("a");
-    let b = KafkaConsumer::start(lake.clone(), c.clone(), &s, "shared", handle).expect("b");
+    let a = start(&lake, &c, &s, "shared");
+    let b = start(&lake, &c, &s, "shared");
     let deadline = Instant::now() + Duration::from_secs(60);
     while (a.assignment().is_empty() || b.assignment().is_empty() || a.assignment().len() + b.assignment().len() < 4)
         && Instant::now() < deadline

@@ -3,31 +3,12 @@
 //! holds every acknowledged record exactly once.
 
 use crate::Example;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 fn start(ex: &Example, port: u16) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trib"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--group-commit-ms",
-            "5",
-        ])
-        .current_dir(&ex.dir)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    // Wait for the address line: the socket is bound once it is printed.
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    assert!(line.starts_with("listening on"), "{line}");
-    child
+    let listen = format!("127.0.0.1:{port}");
+    crate::serve(&ex.dir, &["--listen", &listen, "--group-commit-ms", "5"], Stdio::null())
 }
 
 fn free_port() -> u16 {

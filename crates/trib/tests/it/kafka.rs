@@ -4,8 +4,7 @@
 //! `trib_ingest::test_broker::MockBroker` for why not Tansu here).
 
 use crate::Example;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use trib_ingest::test_broker::MockBroker;
 
@@ -16,19 +15,7 @@ fn serve(ex: &Example) -> Child {
         .append(true)
         .open(ex.dir.join("serve.log"))
         .expect("log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trib"))
-        .args(["serve", "-v", "--listen", "127.0.0.1:0"])
-        .current_dir(&ex.dir)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    assert!(line.starts_with("listening on"), "{line}");
-    child
+    crate::serve(&ex.dir, &["-v", "--listen", "127.0.0.1:0"], Stdio::from(log))
 }
 
 /// A click; every 20th lacks its required `url` and goes to the dead letters.

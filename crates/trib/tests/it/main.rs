@@ -6,8 +6,9 @@ mod crash;
 mod kafka;
 mod models;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 pub struct Run {
     pub code: i32,
@@ -36,6 +37,25 @@ pub fn trib(dir: &Path, args: &[&str]) -> Run {
 pub struct Example {
     _tmp: tempfile::TempDir,
     pub dir: PathBuf,
+}
+
+/// Starts `trib serve ARGS` in `dir` and returns once it listens (its first stdout line
+/// says where; the socket is bound by then).
+pub fn serve(dir: &Path, args: &[&str], stderr: Stdio) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trib"))
+        .arg("serve")
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read");
+    assert!(line.starts_with("listening on"), "{line}");
+    child
 }
 
 impl Example {
