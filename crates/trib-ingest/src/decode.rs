@@ -133,7 +133,7 @@ fn lines(body: &[u8], event: fn(Value) -> Fields) -> Vec<Record> {
 }
 
 /// One JSON document made into fields by `event`, or why it is not one.
-fn json_fields(bytes: &[u8], event: fn(Value) -> Fields) -> Fields {
+pub(crate) fn json_fields(bytes: &[u8], event: fn(Value) -> Fields) -> Fields {
     match std::str::from_utf8(bytes) {
         Err(e) => Fields::Malformed(format!("not UTF-8 text: {e}")),
         Ok(text) => match serde_json::from_str::<Value>(text) {

@@ -81,7 +81,7 @@ pub async fn ingest_reader(
         commit(
             ingestor,
             &opts,
-            &body,
+            body,
             &app_id,
             chunk_index,
             received_at_micros,
@@ -113,7 +113,7 @@ pub async fn ingest_reader(
         commit(
             ingestor,
             &opts,
-            &body,
+            body,
             &app_id,
             chunk_index,
             received_at_micros,
@@ -129,7 +129,7 @@ pub async fn ingest_reader(
 async fn commit(
     ingestor: &mut Ingestor,
     opts: &FileIngest<'_>,
-    body: &[u8],
+    body: Vec<u8>,
     app_id: &Option<String>,
     chunk: i64,
     received_at_micros: i64,
@@ -144,7 +144,9 @@ async fn commit(
             None => format!("{}#{chunk}", opts.source),
         },
     };
-    let r = ingestor.ingest(opts.format, body, &provenance, id.as_ref()).await?;
+    let r = ingestor
+        .ingest_bytes(opts.format, bytes::Bytes::from(body), &provenance, id.as_ref())
+        .await?;
     report.batches += 1;
     if r.duplicate {
         report.skipped_batches += 1;

@@ -20,6 +20,7 @@ pub mod dead_letter;
 pub mod debezium;
 pub mod decode;
 pub mod expect;
+mod fast;
 pub mod file;
 pub mod format;
 pub mod kafka;

@@ -5,7 +5,7 @@
 use crate::dead_letter::{self, DeadLetter, Provenance, Reason};
 use crate::format::Format;
 use crate::validate::Validator;
-use crate::{Error, Result, decode};
+use crate::{Error, Result};
 use std::collections::BTreeMap;
 use trib_lake::{Appended, Lake, ProductTable, TableKind};
 use trib_spec::Contract;
@@ -113,16 +113,25 @@ impl Ingestor {
         provenance: &Provenance,
         id: Option<&BatchId>,
     ) -> Result<BatchReport> {
-        let records = decode(format, body)?;
-        let decoded = records.len() as u64;
-        let mut validated = self.validator.validate(records)?;
+        self.ingest_bytes(format, bytes::Bytes::copy_from_slice(body), provenance, id)
+            .await
+    }
+
+    /// [`Ingestor::ingest`] of a body the caller hands over.
+    pub async fn ingest_bytes(
+        &mut self,
+        format: Format,
+        body: bytes::Bytes,
+        provenance: &Provenance,
+        id: Option<&BatchId>,
+    ) -> Result<BatchReport> {
+        let mut validated = self.validator.validate_body(format, body)?;
         let warnings = self.expectations.apply(&mut validated).await?;
         let latest_event = match self.late.as_mut() {
             Some(l) => l.apply(&self.bronze, &mut validated, None).await?,
             None => None,
         };
         let received = validated.received() as u64;
-        debug_assert_eq!(received + validated.skipped_tombstones, decoded);
         let txn = id.map(|b| (b.app_id.as_str(), b.version));
         let mut report = BatchReport {
             received,

@@ -3,6 +3,7 @@
 use crate::dead_letter::{DeadLetter, Reason};
 use crate::debezium::{Change, prepare};
 use crate::decode::{Fields, Record};
+use crate::format::Format;
 use crate::value::{coerce, preview};
 use crate::{Error, Result};
 use arrow::array::RecordBatch;
@@ -26,6 +27,8 @@ pub struct Validator {
     /// Takes Debezium change events and adds `trib_spec::cdc_columns` to each row.
     cdc: bool,
     schema: SchemaRef,
+    /// The fast path for NDJSON, when every column is a plain scalar.
+    fast: Option<crate::fast::FastPlan>,
 }
 
 /// The outcome of validating one batch.
@@ -36,7 +39,7 @@ pub struct Validated {
     /// Positions of the accepted rows, in batch order.
     pub accepted_positions: Vec<u64>,
     /// Raw text of the accepted rows, in batch order, for rows an expectation drops.
-    pub accepted_raw: Vec<String>,
+    pub accepted_raw: RawRows,
     pub dead_letters: Vec<DeadLetter>,
     /// Fields sent that the contract does not declare, with how often; they are not kept.
     pub unknown_fields: BTreeMap<String, u64>,
@@ -67,18 +70,86 @@ impl Validated {
                     reason,
                     field,
                     message,
-                    raw: std::mem::take(&mut self.accepted_raw[i]),
+                    raw: self.accepted_raw.text(i),
                 });
             }
         }
         self.batch = arrow::compute::filter_record_batch(&self.batch, &arrow::array::BooleanArray::from(kept.clone()))?;
         let mut k = kept.iter();
         self.accepted_positions.retain(|_| k.next().copied().unwrap_or(false));
-        let mut k = kept.iter();
-        self.accepted_raw.retain(|_| k.next().copied().unwrap_or(false));
+        self.accepted_raw.retain(&kept);
         self.dead_letters.sort_by_key(|d| d.position);
         Ok(())
     }
+}
+
+/// Raw text of accepted rows, for the few that a later check moves to the dead letters:
+/// spans of the body they arrived in, so that the common case copies nothing.
+#[derive(Debug, Default)]
+pub struct RawRows {
+    body: bytes::Bytes,
+    rows: Vec<RawRow>,
+}
+
+#[derive(Debug)]
+enum RawRow {
+    Span(usize, usize),
+    Text(String),
+}
+
+impl RawRows {
+    pub(crate) fn new(body: bytes::Bytes) -> Self {
+        Self { body, rows: Vec::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub(crate) fn push_text(&mut self, text: String) {
+        self.rows.push(RawRow::Text(text));
+    }
+
+    /// A row whose text is `body[start..end]`.
+    pub(crate) fn push_span(&mut self, start: usize, end: usize) {
+        self.rows.push(RawRow::Span(start, end));
+    }
+
+    /// Appends rows spanning the same body.
+    pub(crate) fn append(&mut self, other: RawRows) {
+        debug_assert!(other.rows.iter().all(|r| matches!(r, RawRow::Text(_))) || other.body.as_ptr() == self.body.as_ptr());
+        self.rows.extend(other.rows);
+    }
+
+    /// The text of row `i`.
+    pub fn text(&self, i: usize) -> String {
+        match self.rows.get(i) {
+            Some(RawRow::Span(a, b)) => String::from_utf8_lossy(&self.body[*a..*b]).into_owned(),
+            Some(RawRow::Text(t)) => t.clone(),
+            None => String::new(),
+        }
+    }
+
+    /// Keeps the rows whose flag is set.
+    pub(crate) fn retain(&mut self, keep: &[bool]) {
+        let mut k = keep.iter();
+        self.rows.retain(|_| k.next().copied().unwrap_or(false));
+    }
+}
+
+/// One record, checked: a row in canonical form, a dead letter, or not a record at all.
+pub(crate) enum Checked {
+    Row {
+        row: Map<String, Value>,
+        position: u64,
+        raw: String,
+    },
+    Dead(DeadLetter),
+    Tombstone,
 }
 
 impl Validator {
@@ -96,7 +167,12 @@ impl Validator {
                 .collect(),
             cdc: contract.is_cdc(),
             schema: Arc::new(contract.data_schema()),
+            fast: crate::fast::FastPlan::new(contract),
         }
+    }
+
+    pub fn product(&self) -> &str {
+        &self.product
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -114,76 +190,19 @@ impl Validator {
     pub fn validate(&self, records: Vec<Record>) -> Result<Validated> {
         let mut rows: Vec<Value> = Vec::with_capacity(records.len());
         let mut accepted_positions = Vec::with_capacity(records.len());
-        let mut accepted_raw: Vec<String> = Vec::with_capacity(records.len());
+        let mut accepted_raw = RawRows::default();
         let mut dead_letters = Vec::new();
         let mut unknown_fields: BTreeMap<String, u64> = BTreeMap::new();
         let mut skipped_tombstones = 0;
         for record in records {
-            let plain = matches!(record.fields, Fields::Json(_) | Fields::Text(_));
-            if (plain && self.cdc) || (matches!(record.fields, Fields::Change(_)) && !self.cdc) {
-                return Err(Error::WrongFormat {
-                    product: self.product.clone(),
-                    cdc: self.cdc,
-                });
-            }
-            let (fields, text, change) = match record.fields {
-                Fields::Json(Value::Object(m)) => (m, false, None),
-                Fields::Text(m) => (m, true, None),
-                Fields::Change(mut c) => (std::mem::take(&mut c.row), false, Some(c)),
-                Fields::Tombstone => {
-                    skipped_tombstones += 1;
-                    continue;
-                }
-                Fields::Json(other) => {
-                    dead_letters.push(DeadLetter {
-                        position: record.position,
-                        reason: Reason::NotAnObject,
-                        field: None,
-                        message: format!(
-                            "a record must be a JSON object, found {} {}",
-                            crate::decode::kind(&other),
-                            preview(&other)
-                        ),
-                        raw: record.raw,
-                    });
-                    continue;
-                }
-                Fields::Malformed(why) => {
-                    dead_letters.push(DeadLetter {
-                        position: record.position,
-                        reason: Reason::Malformed,
-                        field: None,
-                        message: why,
-                        raw: record.raw,
-                    });
-                    continue;
-                }
-            };
-            match self.row(&fields, text, change.as_ref()) {
-                Ok(mut row) => {
-                    for k in fields.keys() {
-                        if !self.columns.iter().any(|c| &c.name == k) {
-                            *unknown_fields.entry(k.clone()).or_default() += 1;
-                        }
-                    }
-                    if let Some(c) = change {
-                        // The system columns of `trib_spec::cdc_columns`.
-                        row.insert("_op".into(), c.op.code().into());
-                        row.insert("_source_ts".into(), c.source_ts_micros.into());
-                        row.insert("_lsn".into(), c.lsn.into());
-                        row.insert("_source".into(), c.source.into());
-                    }
+            match self.check(record, &mut unknown_fields)? {
+                Checked::Row { row, position, raw } => {
                     rows.push(Value::Object(row));
-                    accepted_positions.push(record.position);
-                    accepted_raw.push(record.raw);
+                    accepted_positions.push(position);
+                    accepted_raw.push_text(raw);
                 }
-                Err((reason, field, message)) => dead_letters.push(DeadLetter {
-                    position: record.position,
-                    reason,
-                    field: Some(field),
-                    message,
-                    raw: record.raw,
-                }),
+                Checked::Dead(d) => dead_letters.push(d),
+                Checked::Tombstone => skipped_tombstones += 1,
             }
         }
         let batch = self.to_batch(&rows)?;
@@ -195,6 +214,84 @@ impl Validator {
             unknown_fields,
             skipped_tombstones,
         })
+    }
+
+    /// Decodes and validates a whole body. NDJSON for products of plain columns takes
+    /// the fast path (straight to Arrow columns, in parallel for large bodies), with the
+    /// same verdict for every record as [`Validator::validate`].
+    pub fn validate_body(&self, format: Format, body: bytes::Bytes) -> Result<Validated> {
+        match (&self.fast, format) {
+            (Some(plan), Format::Ndjson) => plan.validate(self, body),
+            _ => self.validate(crate::decode(format, &body)?),
+        }
+    }
+
+    /// One record: its canonical row, or why it is a dead letter. Change events for a
+    /// product that is not CDC, or plain records for one that is, are an error.
+    pub(crate) fn check(&self, record: Record, unknown_fields: &mut BTreeMap<String, u64>) -> Result<Checked> {
+        let plain = matches!(record.fields, Fields::Json(_) | Fields::Text(_));
+        if (plain && self.cdc) || (matches!(record.fields, Fields::Change(_)) && !self.cdc) {
+            return Err(Error::WrongFormat {
+                product: self.product.clone(),
+                cdc: self.cdc,
+            });
+        }
+        let (fields, text, change) = match record.fields {
+            Fields::Json(Value::Object(m)) => (m, false, None),
+            Fields::Text(m) => (m, true, None),
+            Fields::Change(mut c) => (std::mem::take(&mut c.row), false, Some(c)),
+            Fields::Tombstone => return Ok(Checked::Tombstone),
+            Fields::Json(other) => {
+                return Ok(Checked::Dead(DeadLetter {
+                    position: record.position,
+                    reason: Reason::NotAnObject,
+                    field: None,
+                    message: format!(
+                        "a record must be a JSON object, found {} {}",
+                        crate::decode::kind(&other),
+                        preview(&other)
+                    ),
+                    raw: record.raw,
+                }));
+            }
+            Fields::Malformed(why) => {
+                return Ok(Checked::Dead(DeadLetter {
+                    position: record.position,
+                    reason: Reason::Malformed,
+                    field: None,
+                    message: why,
+                    raw: record.raw,
+                }));
+            }
+        };
+        match self.row(&fields, text, change.as_ref()) {
+            Ok(mut row) => {
+                for k in fields.keys() {
+                    if !self.columns.iter().any(|c| &c.name == k) {
+                        *unknown_fields.entry(k.clone()).or_default() += 1;
+                    }
+                }
+                if let Some(c) = change {
+                    // The system columns of `trib_spec::cdc_columns`.
+                    row.insert("_op".into(), c.op.code().into());
+                    row.insert("_source_ts".into(), c.source_ts_micros.into());
+                    row.insert("_lsn".into(), c.lsn.into());
+                    row.insert("_source".into(), c.source.into());
+                }
+                Ok(Checked::Row {
+                    row,
+                    position: record.position,
+                    raw: record.raw,
+                })
+            }
+            Err((reason, field, message)) => Ok(Checked::Dead(DeadLetter {
+                position: record.position,
+                reason,
+                field: Some(field),
+                message,
+                raw: record.raw,
+            })),
+        }
     }
 
     /// One record → one canonical row, or the first problem found (reason, field, message).

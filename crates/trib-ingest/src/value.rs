@@ -197,7 +197,7 @@ pub fn coerce(v: &Value, ty: &DataType, text: bool) -> Result<Value, Misfit> {
 
 /// Parses decimal text (`-12.30`, `1e3`, `+5`) as an integer scaled by `10^scale`.
 /// `None` if it is not a number; `Err` if it needs more decimal places than `scale`.
-fn exact_decimal(text: &str, scale: u8) -> Option<Result<i128, &'static str>> {
+pub(crate) fn exact_decimal(text: &str, scale: u8) -> Option<Result<i128, &'static str>> {
     let (mantissa, exp) = match text.find(['e', 'E']) {
         Some(i) => (&text[..i], text[i + 1..].parse::<i32>().ok()?),
         None => (text, 0),
@@ -249,12 +249,12 @@ fn render_decimal(unscaled: i128, scale: u8) -> String {
     format!("{sign}{i}.{f}")
 }
 
-fn parse_date(s: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
 /// ISO-8601 / RFC 3339 text; without an offset the time is taken as UTC.
-fn parse_timestamp(s: &str) -> Option<i64> {
+pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.with_timezone(&Utc).timestamp_micros());
     }
@@ -283,7 +283,7 @@ fn parse_timestamp(s: &str) -> Option<i64> {
 }
 
 /// Epoch numbers: seconds, milliseconds, microseconds or nanoseconds by magnitude.
-fn epoch_micros(text: &str) -> Option<i64> {
+pub(crate) fn epoch_micros(text: &str) -> Option<i64> {
     let f: f64 = text.parse().ok()?;
     if !f.is_finite() {
         return None;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use trib_ingest::pipeline::{Body, Pending};
-use trib_ingest::{BatchReport, Ingestor};
+use trib_ingest::{BatchReport, Ingestor, Validator};
 use trib_lake::Lake;
 use trib_spec::{Contract, Layer};
 
@@ -30,6 +30,9 @@ struct Inner {
     known: HashMap<String, Layer>,
     /// Products whose events are Debezium change events.
     cdc: std::collections::HashSet<String>,
+    /// Each bronze product's validator: bodies are decoded and validated by the
+    /// request, in parallel, and the writer only commits.
+    validators: HashMap<String, Arc<Validator>>,
 }
 
 impl IngestHub {
@@ -38,6 +41,7 @@ impl IngestHub {
         let mut queues = HashMap::new();
         let mut known = HashMap::new();
         let mut cdc = std::collections::HashSet::new();
+        let mut validators = HashMap::new();
         for c in contracts {
             let name = c.product.value.to_string();
             known.insert(name.clone(), c.layer);
@@ -47,6 +51,7 @@ impl IngestHub {
             if c.is_cdc() {
                 cdc.insert(name.clone());
             }
+            validators.insert(name.clone(), Arc::new(Validator::new(&c)));
             let (tx, rx) = mpsc::channel(settings.queue.max(1));
             tokio::spawn(writer(
                 lake.clone(),
@@ -58,7 +63,12 @@ impl IngestHub {
             queues.insert(name, tx);
         }
         Self {
-            inner: Arc::new(Inner { queues, known, cdc }),
+            inner: Arc::new(Inner {
+                queues,
+                known,
+                cdc,
+                validators,
+            }),
         }
     }
 
@@ -91,14 +101,27 @@ impl IngestHub {
     }
 
     /// Queues a batch and waits for its commit.
-    pub async fn submit(&self, product: &str, pending: Pending) -> Result<BatchReport, ApiError> {
+    pub async fn submit(&self, product: &str, mut pending: Pending) -> Result<BatchReport, ApiError> {
         self.check(product)?;
         let Some(queue) = self.inner.queues.get(product) else {
             return Err(ApiError::UnknownProduct(product.to_string()));
         };
+        if let (Body::Encoded { .. }, Some(validator)) = (&pending.body, self.inner.validators.get(product)) {
+            let Body::Encoded { format, bytes } = std::mem::replace(&mut pending.body, Body::Records(Vec::new()))
+            else {
+                return Err(ApiError::Unavailable);
+            };
+            let validator = validator.clone();
+            let validated = tokio::task::spawn_blocking(move || validator.validate_body(format, bytes))
+                .await
+                .map_err(|_| ApiError::Unavailable)?;
+            pending.body = Body::Validated(validated);
+        }
         let records = match &pending.body {
             Body::Encoded { bytes, .. } => bytes.iter().filter(|b| **b == b'\n').count().max(1),
             Body::Records(r) => r.len(),
+            Body::Validated(Ok(v)) => v.received().max(1),
+            Body::Validated(Err(_)) => 1,
         };
         let (reply, answer) = oneshot::channel();
         queue

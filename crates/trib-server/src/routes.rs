@@ -98,7 +98,7 @@ async fn accept(
     let pending = Pending {
         body: Body::Encoded {
             format,
-            bytes: body.to_vec(),
+            bytes: body,
         },
         provenance,
         id,

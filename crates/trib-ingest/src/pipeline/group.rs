@@ -4,8 +4,8 @@
 use super::{BatchId, BatchReport, Ingestor};
 use crate::dead_letter::{self, Provenance};
 use crate::format::Format;
-use crate::validate::Validated;
-use crate::{Error, Record, Result, decode};
+use crate::validate::{Validated, Validator};
+use crate::{Error, Record, Result};
 use arrow::array::{BooleanArray, RecordBatch};
 use std::collections::HashSet;
 
@@ -20,15 +20,18 @@ pub struct Pending {
 /// What a batch holds: bytes still to decode, or records a source already split.
 #[derive(Debug)]
 pub enum Body {
-    Encoded { format: Format, bytes: Vec<u8> },
+    Encoded { format: Format, bytes: bytes::Bytes },
     Records(Vec<Record>),
+    /// Validated by the sender (an HTTP handler, off the writer's path), or why not.
+    Validated(Result<Validated>),
 }
 
 impl Body {
-    fn decode(self) -> Result<Vec<Record>> {
+    fn validate(self, validator: &Validator) -> Result<Validated> {
         match self {
-            Body::Encoded { format, bytes } => decode(format, &bytes),
-            Body::Records(records) => Ok(records),
+            Body::Encoded { format, bytes } => validator.validate_body(format, bytes),
+            Body::Records(records) => validator.validate(records),
+            Body::Validated(v) => v,
         }
     }
 }
@@ -88,7 +91,7 @@ impl Ingestor {
                 }));
                 continue;
             }
-            let mut validated = match item.body.decode().and_then(|records| self.validator.validate(records)) {
+            let mut validated = match item.body.validate(&self.validator) {
                 Ok(mut v) => self.expectations.apply(&mut v).await.map(|w| (v, w)),
                 Err(e) => Err(e),
             };
@@ -184,8 +187,7 @@ fn skip_committed(
         v.batch = arrow::compute::filter_record_batch(&v.batch, &BooleanArray::from(keep.clone()))?;
         let mut k = keep.iter();
         v.accepted_positions.retain(|_| k.next().copied().unwrap_or(false));
-        let mut k = keep.iter();
-        v.accepted_raw.retain(|_| k.next().copied().unwrap_or(false));
+        v.accepted_raw.retain(&keep);
     }
     v.dead_letters.retain(|d| newer(dead_floor, d.position));
     Ok(v)

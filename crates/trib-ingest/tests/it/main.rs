@@ -7,6 +7,7 @@ use trib_ingest::{Format, Reason, Validator, decode};
 use trib_spec::Contract;
 
 mod debezium;
+mod fast;
 mod kafka;
 
 fn contract(rel: &str) -> Contract {
@@ -533,7 +534,7 @@ mod late_events {
                 .map(|b| Pending {
                     body: Body::Encoded {
                         format: Format::Ndjson,
-                        bytes: b.clone().into_bytes(),
+                        bytes: b.clone().into_bytes().into(),
                     },
                     provenance: provenance(),
                     id: None,
