@@ -159,7 +159,8 @@ impl FastPlan {
         let mut line_base = 0;
         for part in parts {
             let part = part?;
-            out.accepted_positions.extend(part.positions.iter().map(|p| p + line_base));
+            out.accepted_positions
+                .extend(part.positions.iter().map(|p| p + line_base));
             out.dead_letters.extend(part.dead.into_iter().map(|mut d| {
                 d.position += line_base;
                 d
@@ -172,7 +173,9 @@ impl FastPlan {
             line_base += part.newlines;
         }
         out.batch = if batches.len() == 1 {
-            batches.pop().unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()))
+            batches
+                .pop()
+                .unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()))
         } else {
             arrow::compute::concat_batches(&self.schema, &batches).map_err(|source| Error::Arrow {
                 product: validator.product().to_string(),
@@ -236,7 +239,11 @@ impl FastPlan {
                 fields: json_fields(line, Fields::Json),
             };
             match validator.check(record, &mut unknown)? {
-                Checked::Row { row, position, raw: text } => {
+                Checked::Row {
+                    row,
+                    position,
+                    raw: text,
+                } => {
                     self.push_canonical(&mut builders, &row)
                         .map_err(|source| Error::Arrow {
                             product: validator.product().to_string(),
@@ -410,7 +417,9 @@ fn scalar(raw: &str, kind: Kind) -> Option<Scalar<'_>> {
         Kind::I32 if number => raw.parse::<i32>().ok().map(Scalar::I32),
         Kind::I64 if number => raw.parse::<i64>().ok().map(Scalar::I64),
         Kind::F32 if number => {
-            raw.parse::<f64>().ok().filter(|f| f.is_finite() && f.abs() <= f64::from(f32::MAX))?;
+            raw.parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite() && f.abs() <= f64::from(f32::MAX))?;
             raw.parse::<f32>().ok().map(Scalar::F32)
         }
         Kind::F64 if number => raw.parse::<f64>().ok().filter(|f| f.is_finite()).map(Scalar::F64),
@@ -570,7 +579,10 @@ mod tests {
     #[test]
     fn scalars_read_what_the_record_path_reads() {
         assert_eq!(scalar("\"a\"", Kind::Str), Some(Scalar::Str(Cow::Borrowed("a"))));
-        assert_eq!(scalar("\"a\\nb\"", Kind::Str), Some(Scalar::Str(Cow::Owned("a\nb".into()))));
+        assert_eq!(
+            scalar("\"a\\nb\"", Kind::Str),
+            Some(Scalar::Str(Cow::Owned("a\nb".into())))
+        );
         assert_eq!(scalar("12", Kind::Str), None);
         assert_eq!(scalar("12", Kind::I32), Some(Scalar::I32(12)));
         assert_eq!(scalar("3.0", Kind::I64), None);

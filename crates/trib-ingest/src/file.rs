@@ -6,7 +6,7 @@
 
 use crate::dead_letter::Provenance;
 use crate::format::Format;
-use crate::pipeline::{BatchId, BatchReport, Ingestor};
+use crate::pipeline::{BatchId, BatchReport, Ingestor, Prepared};
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, Read};
@@ -96,6 +96,9 @@ pub async fn ingest_reader(
         consumed += input.read_until(b'\n', &mut h).map_err(io)? as u64;
         header = Some(h);
     }
+    // One chunk is read and prepared while the one before it commits.
+    let preparer = ingestor.preparer();
+    let mut in_flight: Option<(tokio::task::JoinHandle<Result<Prepared>>, i64, u64)> = None;
     loop {
         let mut body: Vec<u8> = header.clone().unwrap_or_default();
         let mut records = 0usize;
@@ -107,23 +110,84 @@ pub async fn ingest_reader(
             consumed += n as u64;
             records += 1;
         }
+        let mut next = None;
+        if records > 0 {
+            let id = app_id.as_ref().map(|a| BatchId::new(a.clone(), chunk_index));
+            next = match &id {
+                Some(id) if ingestor.holds(id).await? => {
+                    report.batches += 1;
+                    report.skipped_batches += 1;
+                    None
+                }
+                _ => {
+                    let (p, format) = (preparer.clone(), opts.format);
+                    let task = tokio::spawn(async move { p.prepare(format, bytes::Bytes::from(body)).await });
+                    Some((task, chunk_index, consumed))
+                }
+            };
+            chunk_index += 1;
+        }
+        if let Some((task, chunk, upto)) = in_flight.take() {
+            let prepared = task
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+            commit_prepared(
+                ingestor,
+                &opts,
+                prepared,
+                &app_id,
+                chunk,
+                received_at_micros,
+                &mut report,
+            )
+            .await?;
+            (opts.progress)(upto);
+        }
+        in_flight = next;
         if records == 0 {
             break;
         }
-        commit(
-            ingestor,
-            &opts,
-            body,
-            &app_id,
-            chunk_index,
-            received_at_micros,
-            &mut report,
-        )
-        .await?;
-        (opts.progress)(consumed);
-        chunk_index += 1;
     }
     Ok(report)
+}
+
+/// Chunk `chunk`'s exactly-once id, when the input has one, and its provenance.
+fn batch_of(
+    opts: &FileIngest<'_>,
+    app_id: &Option<String>,
+    chunk: i64,
+    received_at_micros: i64,
+) -> (Option<BatchId>, Provenance) {
+    let id = app_id.as_ref().map(|a| BatchId::new(a.clone(), chunk));
+    let provenance = Provenance {
+        received_at_micros,
+        source: opts.source.clone(),
+        batch_id: match &id {
+            Some(b) => format!("{}#{}", b.app_id, b.version),
+            None => format!("{}#{chunk}", opts.source),
+        },
+    };
+    (id, provenance)
+}
+
+async fn commit_prepared(
+    ingestor: &mut Ingestor,
+    opts: &FileIngest<'_>,
+    prepared: Prepared,
+    app_id: &Option<String>,
+    chunk: i64,
+    received_at_micros: i64,
+    report: &mut FileReport,
+) -> Result<()> {
+    let (id, provenance) = batch_of(opts, app_id, chunk, received_at_micros);
+    let r = ingestor.commit_prepared(prepared, &provenance, id.as_ref()).await?;
+    report.batches += 1;
+    if r.duplicate {
+        report.skipped_batches += 1;
+    } else {
+        report.total.add(&r);
+    }
+    Ok(())
 }
 
 async fn commit(
@@ -135,15 +199,7 @@ async fn commit(
     received_at_micros: i64,
     report: &mut FileReport,
 ) -> Result<()> {
-    let id = app_id.as_ref().map(|a| BatchId::new(a.clone(), chunk));
-    let provenance = Provenance {
-        received_at_micros,
-        source: opts.source.clone(),
-        batch_id: match &id {
-            Some(b) => format!("{}#{}", b.app_id, b.version),
-            None => format!("{}#{chunk}", opts.source),
-        },
-    };
+    let (id, provenance) = batch_of(opts, app_id, chunk, received_at_micros);
     let r = ingestor
         .ingest_bytes(opts.format, bytes::Bytes::from(body), &provenance, id.as_ref())
         .await?;

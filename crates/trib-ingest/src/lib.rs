@@ -35,7 +35,7 @@ mod value;
 pub use dead_letter::{DeadLetter, Reason};
 pub use decode::{Record, decode, decode_messages};
 pub use format::Format;
-pub use pipeline::{BatchId, BatchReport, Ingestor};
+pub use pipeline::{BatchId, BatchReport, Ingestor, Prepared, Preparer};
 pub use validate::{Validated, Validator};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

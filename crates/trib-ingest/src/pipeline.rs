@@ -7,6 +7,7 @@ use crate::format::Format;
 use crate::validate::Validator;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use trib_lake::{Appended, Lake, ProductTable, TableKind};
 use trib_spec::Contract;
 
@@ -16,11 +17,47 @@ pub use group::{Body, Pending};
 /// Writes batches of one product.
 pub struct Ingestor {
     product: String,
-    validator: Validator,
-    expectations: crate::expect::Expectations,
+    validator: Arc<Validator>,
+    expectations: Arc<crate::expect::Expectations>,
     late: Option<crate::late::LateFilter>,
     bronze: ProductTable,
     dead: ProductTable,
+}
+
+/// Decodes, validates and applies the expectations to batches of one product, on any
+/// task: nothing here touches a table.
+#[derive(Clone)]
+pub struct Preparer {
+    validator: Arc<Validator>,
+    expectations: Arc<crate::expect::Expectations>,
+}
+
+/// A batch ready to commit.
+#[derive(Debug)]
+pub struct Prepared {
+    pub validated: crate::validate::Validated,
+    /// Rows kept although a `warn` expectation failed, by expectation.
+    pub warnings: crate::expect::Warnings,
+}
+
+impl Preparer {
+    pub fn new(contract: &Contract) -> Self {
+        Self {
+            validator: Arc::new(Validator::new(contract)),
+            expectations: Arc::new(crate::expect::Expectations::new(contract)),
+        }
+    }
+
+    /// Validation runs on a blocking thread (in parallel chunks for large bodies), so
+    /// the caller's runtime keeps serving while it does.
+    pub async fn prepare(&self, format: Format, body: bytes::Bytes) -> Result<Prepared> {
+        let validator = self.validator.clone();
+        let mut validated = tokio::task::spawn_blocking(move || validator.validate_body(format, body))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        let warnings = self.expectations.apply(&mut validated).await?;
+        Ok(Prepared { validated, warnings })
+    }
 }
 
 /// What became of one batch.
@@ -88,8 +125,8 @@ impl Ingestor {
             .map_err(Error::Lake)?;
         Ok(Self {
             product: contract.product.value.to_string(),
-            validator: Validator::new(contract),
-            expectations: crate::expect::Expectations::new(contract),
+            validator: Arc::new(Validator::new(contract)),
+            expectations: Arc::new(crate::expect::Expectations::new(contract)),
             late: crate::late::LateFilter::new(contract),
             bronze,
             dead,
@@ -125,8 +162,53 @@ impl Ingestor {
         provenance: &Provenance,
         id: Option<&BatchId>,
     ) -> Result<BatchReport> {
-        let mut validated = self.validator.validate_body(format, body)?;
-        let warnings = self.expectations.apply(&mut validated).await?;
+        if let Some(b) = id
+            && self.holds(b).await?
+        {
+            return Ok(BatchReport {
+                duplicate: true,
+                ..BatchReport::default()
+            });
+        }
+        let prepared = self.preparer().prepare(format, body).await?;
+        self.commit_prepared(prepared, provenance, id).await
+    }
+
+    /// Whether the tables already hold batch `id`. Bronze commits last: a batch it
+    /// holds is done in both tables.
+    pub async fn holds(&self, id: &BatchId) -> Result<bool> {
+        Ok(self.bronze.txn_version(&id.app_id).await.map_err(Error::Lake)? >= Some(id.version))
+    }
+
+    /// The half of this ingestor that needs no table: it can prepare the next batches
+    /// while this one commits.
+    pub fn preparer(&self) -> Preparer {
+        Preparer {
+            validator: self.validator.clone(),
+            expectations: self.expectations.clone(),
+        }
+    }
+
+    /// Commits a batch [`Preparer::prepare`] made: the watermark, then dead letters
+    /// and rows. Returns only after both commits are durable.
+    pub async fn commit_prepared(
+        &mut self,
+        prepared: Prepared,
+        provenance: &Provenance,
+        id: Option<&BatchId>,
+    ) -> Result<BatchReport> {
+        if let Some(b) = id
+            && self.holds(b).await?
+        {
+            return Ok(BatchReport {
+                duplicate: true,
+                ..BatchReport::default()
+            });
+        }
+        let Prepared {
+            mut validated,
+            warnings,
+        } = prepared;
         let latest_event = match self.late.as_mut() {
             Some(l) => l.apply(&self.bronze, &mut validated, None).await?,
             None => None,
@@ -146,7 +228,8 @@ impl Ingestor {
         }
         // Dead letters first: if the process dies between the two commits, the retry
         // finds the dead letters committed and writes the rows; each table's own txn
-        // keeps the other from landing twice.
+        // keeps the other from landing twice. A batch without dead letters commits to
+        // bronze only: bronze holding a batch means it is done.
         let dead_outcome = self
             .write_dead_letters(&validated.dead_letters, provenance, txn)
             .await?;
@@ -173,7 +256,7 @@ impl Ingestor {
         provenance: &Provenance,
         txn: Option<(&str, i64)>,
     ) -> Result<Appended> {
-        if letters.is_empty() && txn.is_none() {
+        if letters.is_empty() {
             return Ok(Appended::Empty);
         }
         let batch = dead_letter::to_batch(letters, provenance);

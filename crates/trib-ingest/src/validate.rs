@@ -121,7 +121,9 @@ impl RawRows {
 
     /// Appends rows spanning the same body.
     pub(crate) fn append(&mut self, other: RawRows) {
-        debug_assert!(other.rows.iter().all(|r| matches!(r, RawRow::Text(_))) || other.body.as_ptr() == self.body.as_ptr());
+        debug_assert!(
+            other.rows.iter().all(|r| matches!(r, RawRow::Text(_))) || other.body.as_ptr() == self.body.as_ptr()
+        );
         self.rows.extend(other.rows);
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use trib_ingest::pipeline::{Body, Pending};
-use trib_ingest::{BatchReport, Ingestor, Validator};
+use trib_ingest::{BatchReport, Ingestor, Preparer};
 use trib_lake::Lake;
 use trib_spec::{Contract, Layer};
 
@@ -30,9 +30,9 @@ struct Inner {
     known: HashMap<String, Layer>,
     /// Products whose events are Debezium change events.
     cdc: std::collections::HashSet<String>,
-    /// Each bronze product's validator: bodies are decoded and validated by the
-    /// request, in parallel, and the writer only commits.
-    validators: HashMap<String, Arc<Validator>>,
+    /// Each bronze product's preparer: bodies are decoded, validated and checked by
+    /// the request, in parallel, and the writer only commits.
+    preparers: HashMap<String, Preparer>,
 }
 
 impl IngestHub {
@@ -41,7 +41,7 @@ impl IngestHub {
         let mut queues = HashMap::new();
         let mut known = HashMap::new();
         let mut cdc = std::collections::HashSet::new();
-        let mut validators = HashMap::new();
+        let mut preparers = HashMap::new();
         for c in contracts {
             let name = c.product.value.to_string();
             known.insert(name.clone(), c.layer);
@@ -51,7 +51,7 @@ impl IngestHub {
             if c.is_cdc() {
                 cdc.insert(name.clone());
             }
-            validators.insert(name.clone(), Arc::new(Validator::new(&c)));
+            preparers.insert(name.clone(), Preparer::new(&c));
             let (tx, rx) = mpsc::channel(settings.queue.max(1));
             tokio::spawn(writer(
                 lake.clone(),
@@ -67,7 +67,7 @@ impl IngestHub {
                 queues,
                 known,
                 cdc,
-                validators,
+                preparers,
             }),
         }
     }
@@ -106,22 +106,18 @@ impl IngestHub {
         let Some(queue) = self.inner.queues.get(product) else {
             return Err(ApiError::UnknownProduct(product.to_string()));
         };
-        if let (Body::Encoded { .. }, Some(validator)) = (&pending.body, self.inner.validators.get(product)) {
+        if let (Body::Encoded { .. }, Some(preparer)) = (&pending.body, self.inner.preparers.get(product)) {
             let Body::Encoded { format, bytes } = std::mem::replace(&mut pending.body, Body::Records(Vec::new()))
             else {
                 return Err(ApiError::Unavailable);
             };
-            let validator = validator.clone();
-            let validated = tokio::task::spawn_blocking(move || validator.validate_body(format, bytes))
-                .await
-                .map_err(|_| ApiError::Unavailable)?;
-            pending.body = Body::Validated(validated);
+            pending.body = Body::Prepared(preparer.prepare(format, bytes).await);
         }
         let records = match &pending.body {
             Body::Encoded { bytes, .. } => bytes.iter().filter(|b| **b == b'\n').count().max(1),
             Body::Records(r) => r.len(),
-            Body::Validated(Ok(v)) => v.received().max(1),
-            Body::Validated(Err(_)) => 1,
+            Body::Prepared(Ok(p)) => p.validated.received().max(1),
+            Body::Prepared(Err(_)) => 1,
         };
         let (reply, answer) = oneshot::channel();
         queue

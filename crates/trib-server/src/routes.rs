@@ -96,10 +96,7 @@ async fn accept(
             .map_or_else(|| format!("http:{}", uuid_like()), |b| b.app_id.clone()),
     };
     let pending = Pending {
-        body: Body::Encoded {
-            format,
-            bytes: body,
-        },
+        body: Body::Encoded { format, bytes: body },
         provenance,
         id,
     };

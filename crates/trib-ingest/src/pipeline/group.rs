@@ -4,7 +4,7 @@
 use super::{BatchId, BatchReport, Ingestor};
 use crate::dead_letter::{self, Provenance};
 use crate::format::Format;
-use crate::validate::{Validated, Validator};
+use crate::validate::Validated;
 use crate::{Error, Record, Result};
 use arrow::array::{BooleanArray, RecordBatch};
 use std::collections::HashSet;
@@ -20,19 +20,25 @@ pub struct Pending {
 /// What a batch holds: bytes still to decode, or records a source already split.
 #[derive(Debug)]
 pub enum Body {
-    Encoded { format: Format, bytes: bytes::Bytes },
+    Encoded {
+        format: Format,
+        bytes: bytes::Bytes,
+    },
     Records(Vec<Record>),
-    /// Validated by the sender (an HTTP handler, off the writer's path), or why not.
-    Validated(Result<Validated>),
+    /// Prepared by the sender (an HTTP handler, off the writer's path), or why not.
+    Prepared(Result<super::Prepared>),
 }
 
 impl Body {
-    fn validate(self, validator: &Validator) -> Result<Validated> {
-        match self {
-            Body::Encoded { format, bytes } => validator.validate_body(format, bytes),
-            Body::Records(records) => validator.validate(records),
-            Body::Validated(v) => v,
-        }
+    /// Validated rows and the `warn` expectations they failed.
+    async fn prepare(self, ingestor: &Ingestor) -> Result<(Validated, crate::expect::Warnings)> {
+        let mut validated = match self {
+            Body::Prepared(p) => return p.map(|p| (p.validated, p.warnings)),
+            Body::Encoded { format, bytes } => ingestor.validator.validate_body(format, bytes)?,
+            Body::Records(records) => ingestor.validator.validate(records)?,
+        };
+        let warnings = ingestor.expectations.apply(&mut validated).await?;
+        Ok((validated, warnings))
     }
 }
 
@@ -67,10 +73,12 @@ impl Ingestor {
             if let Some((app, v)) = &key {
                 let bronze_has = self.bronze.txn_version(app).await.map_err(Error::Lake)?;
                 let dead_has = self.dead.txn_version(app).await.map_err(Error::Lake)?;
+                // Dead letters commit before bronze, and only when there are some: what
+                // bronze holds, the dead-letter table holds too.
                 in_bronze = bronze_has.is_some_and(|c| c >= *v);
-                in_dead = dead_has.is_some_and(|c| c >= *v);
+                in_dead = in_bronze || dead_has.is_some_and(|c| c >= *v);
                 if offsets {
-                    (bronze_floor, dead_floor) = (bronze_has, dead_has);
+                    (bronze_floor, dead_floor) = (bronze_has, dead_has.max(bronze_has));
                 }
                 // The same batch twice in one group: the second is a retry of the first.
                 if !seen.insert((app.clone(), *v)) {
@@ -91,10 +99,7 @@ impl Ingestor {
                 }));
                 continue;
             }
-            let mut validated = match item.body.validate(&self.validator) {
-                Ok(mut v) => self.expectations.apply(&mut v).await.map(|w| (v, w)),
-                Err(e) => Err(e),
-            };
+            let mut validated = item.body.prepare(self).await;
             if let (Ok((v, _)), Some(late)) = (&mut validated, self.late.as_mut()) {
                 match late.apply(&self.bronze, v, latest_event).await {
                     Ok(m) => latest_event = m,
@@ -132,8 +137,8 @@ impl Ingestor {
         }
 
         // Dead letters first; see `Ingestor::ingest` for why that order is safe. Every
-        // batch written now records its id in both tables, rows or not, so a retry is
-        // recognised in both.
+        // batch written now records its id in bronze, rows or not, and in the
+        // dead-letter table when the group has dead letters, so a retry is recognised.
         let ok: Vec<&Prepared> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
         let arrow_err = |source| Error::Arrow {
             product: self.product.clone(),
@@ -142,10 +147,12 @@ impl Ingestor {
         let dead_rows: Vec<RecordBatch> = ok.iter().filter(|p| !p.in_dead).map(|p| p.dead.clone()).collect();
         let dead_txns = txns(ok.iter().filter(|p| !p.in_dead).filter_map(|p| p.key.clone()));
         let dead_batch = arrow::compute::concat_batches(&dead_letter::schema(), &dead_rows).map_err(arrow_err)?;
-        self.dead
-            .append_txns(&dead_batch, &dead_txns)
-            .await
-            .map_err(Error::Lake)?;
+        if dead_batch.num_rows() > 0 {
+            self.dead
+                .append_txns(&dead_batch, &dead_txns)
+                .await
+                .map_err(Error::Lake)?;
+        }
         let bronze_rows: Vec<RecordBatch> = ok.iter().filter(|p| !p.in_bronze).map(|p| p.rows.clone()).collect();
         let bronze_txns = txns(ok.iter().filter(|p| !p.in_bronze).filter_map(|p| p.key.clone()));
         let bronze_batch = arrow::compute::concat_batches(&self.validator.schema(), &bronze_rows).map_err(arrow_err)?;

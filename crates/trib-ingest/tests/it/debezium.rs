@@ -11,7 +11,7 @@ use trib_ingest::{Error, Format, Reason, Validated, Validator, decode};
 use trib_spec::Contract;
 
 fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/debezium")
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../../../shared/interop/debezium")
 }
 
 fn read(rel: &str) -> String {

@@ -75,7 +75,8 @@ fn contract() -> Contract {
 }
 
 fn record_path(v: &Validator, body: &[u8]) -> Validated {
-    v.validate(decode(Format::Ndjson, body).expect("decodes")).expect("validates")
+    v.validate(decode(Format::Ndjson, body).expect("decodes"))
+        .expect("validates")
 }
 
 fn fast_path(v: &Validator, body: &[u8]) -> Validated {
@@ -103,7 +104,11 @@ fn assert_same(a: &Validated, b: &Validated) {
     };
     assert_eq!(dead(a), dead(b), "dead letters");
     assert_eq!(a.unknown_fields, b.unknown_fields, "unknown fields");
-    let raws = |v: &Validated| (0..v.accepted_raw.len()).map(|i| v.accepted_raw.text(i)).collect::<Vec<_>>();
+    let raws = |v: &Validated| {
+        (0..v.accepted_raw.len())
+            .map(|i| v.accepted_raw.text(i))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(raws(a), raws(b), "raw text of accepted rows");
 }
 
@@ -123,7 +128,10 @@ fn rows(batch: &RecordBatch) -> Vec<String> {
 fn every_edge_gets_the_same_verdict_on_both_paths() {
     let v = Validator::new(&contract());
     let mut body = EDGES.join("\n");
-    body = body.replace(r#"{"id":"crlf","at":1773583200}"#, "{\"id\":\"crlf\",\"at\":1773583200}\r");
+    body = body.replace(
+        r#"{"id":"crlf","at":1773583200}"#,
+        "{\"id\":\"crlf\",\"at\":1773583200}\r",
+    );
     let (a, b) = (record_path(&v, body.as_bytes()), fast_path(&v, body.as_bytes()));
     assert_same(&a, &b);
     // Sanity: the edges do split both ways.

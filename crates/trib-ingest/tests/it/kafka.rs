@@ -130,11 +130,9 @@ async fn topic_lands_in_bronze_exactly_once_with_offsets_in_the_table() {
             Some(last),
             "partition {p}"
         );
-        assert_eq!(
-            dead_table.txn_version(&app_id(topic, *p)).await.expect("txn"),
-            Some(last),
-            "partition {p}"
-        );
+        // The dead-letter table records a batch only when it has dead letters.
+        let dead_has = dead_table.txn_version(&app_id(topic, *p)).await.expect("txn");
+        assert!(dead_has <= Some(last), "partition {p}: {dead_has:?}");
     }
     let reasons = dead_table
         .query("SELECT reason, source, COUNT(*) AS n FROM t GROUP BY reason, source ORDER BY reason, source")

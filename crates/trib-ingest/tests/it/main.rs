@@ -11,7 +11,9 @@ mod fast;
 mod kafka;
 
 fn contract(rel: &str) -> Contract {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../trib/template").join(rel);
+    let path = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
+        .join("../trib/template")
+        .join(rel);
     let text = std::fs::read_to_string(&path).expect("template contract");
     let file = trib_spec::parse_contract(trib_spec::yaml::Source::new(rel, text));
     file.contract.expect("valid contract")

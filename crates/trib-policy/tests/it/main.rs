@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use trib_policy::{Policies, read_dir};
 
 fn template() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../trib/template")
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../trib/template")
 }
 
 fn copy_dir(from: &Path, to: &Path) {

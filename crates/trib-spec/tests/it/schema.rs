@@ -4,7 +4,8 @@ use std::path::Path;
 use trib_spec::yaml::{Source, parse};
 
 fn template_contracts() -> Vec<(String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../trib/template/products");
+    let dir =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../trib/template/products");
     let mut out = Vec::new();
     for domain in std::fs::read_dir(&dir).expect("products") {
         for file in std::fs::read_dir(domain.expect("domain").path()).expect("domain dir") {

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# The example project's orders pipeline end to end (bronze → silver → gold), side by
+# side in one run:
+#   1. trib: for each file, `trib ingest orders.orders_raw FILE` then `trib run` of
+#      orders.orders (merge) and orders.daily_revenue (incremental),
+#   2. the peer a small team would pick instead: dbt-core + dbt-duckdb, the same three
+#      models as incremental dbt models in one DuckDB file, one `dbt run` per file,
+#   3. `trib serve` on a fresh project: time from an acknowledged HTTP event to its
+#      visibility in silver (the models run continuously in the server).
+# Then reads silver and gold of both (trib's Delta tables with the `deltalake` package,
+# dbt's with duckdb), checks them against each other and against what the generator
+# says they must hold, and prints a table. See bench/README.md.
+#
+#   bench/pipeline/run.sh [N]          N events, default 2000000
+#
+# Settings (environment): FILES (5: the events arrive as this many files), VIS_SECONDS
+# (20: how long the HTTP sender runs), VIS_RPS (10 requests/s), VIS_ORDERS (10 orders
+# per request), PORT (0 = any free port), TRIB (a trib binary to use instead of building
+# one), KEEP_WORK=1 (keep the scratch directory).
+set -euo pipefail
+
+N=${1:-2000000}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+FILES=${FILES:-5}
+VIS_SECONDS=${VIS_SECONDS:-20}
+VIS_RPS=${VIS_RPS:-10}
+VIS_ORDERS=${VIS_ORDERS:-10}
+PORT=${PORT:-0}
+# trib's models for silver and gold: not `orders.orders_raw+`, which would also run
+# finance.monthly_revenue (downstream of daily_revenue), which the peer does not have.
+SELECT=(orders.orders orders.daily_revenue)
+SILVER_REL=.trib/lake/orders/orders/v1
+GOLD_REL=.trib/lake/orders/daily_revenue/v1
+# Versions that install here with Python 3.11 (checked 2026-11). dbt-core 1.12 needs
+# a wheel from outside PyPI (dbt-core-experimental-parser), so 1.11.
+DBT_CORE_VERSION=1.11.16
+DBT_DUCKDB_VERSION=1.11.1
+DUCKDB_VERSION=2.0.0
+PYARROW_VERSION=26.0.1
+DELTALAKE_VERSION=1.6.6
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# --- tools ---------------------------------------------------------------------------
+if [[ -z "${TRIB:-}" ]]; then
+    log "building trib (release)"
+    (cd "$ROOT" && cargo build --release -p trib)
+    TRIB="${CARGO_TARGET_DIR:-$ROOT/target}/release/trib"
+fi
+[[ -x "$TRIB" ]] || { echo "no trib binary at $TRIB" >&2; exit 2; }
+
+if [[ ! -x /usr/bin/time ]] && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing GNU time (peak RSS)"
+    apt-get update -qq >/dev/null && apt-get install -y -qq time >/dev/null
+fi
+TIMEV=()
+if [[ -x /usr/bin/time ]]; then
+    TIMEV=(/usr/bin/time -v -o)
+else
+    log "no /usr/bin/time: peak RSS of trib and dbt is not measured"
+fi
+
+VENV="$HERE/.venv"
+PY="$VENV/bin/python"
+DBT="$VENV/bin/dbt"
+WANT="dbt-core==$DBT_CORE_VERSION dbt-duckdb==$DBT_DUCKDB_VERSION duckdb==$DUCKDB_VERSION pyarrow==$PYARROW_VERSION deltalake==$DELTALAKE_VERSION"
+have_venv() {
+    "$PY" - $WANT <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+sys.exit(not all(version(n) == v for n, v in (a.split("==") for a in sys.argv[1:])))
+PY
+}
+if ! have_venv; then
+    log "creating $VENV ($WANT)"
+    python3 -m venv "$VENV"
+    # shellcheck disable=SC2086  # one argument per requirement
+    "$VENV/bin/pip" install -q --disable-pip-version-check $WANT
+fi
+# dbt would otherwise try to send usage statistics and look for a newer version.
+export DBT_SEND_ANONYMOUS_USAGE_STATS=false DBT_VERSION_CHECK=false
+
+# --- scratch -------------------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/trib-bench-pipeline.XXXXXX")
+RESULTS="$WORK/results"
+mkdir -p "$RESULTS"
+SERVER_PID=
+cleanup() {
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [[ "${KEEP_WORK:-0}" == 1 ]]; then
+        log "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+
+DATA="$WORK/data"
+log "generating $N order events in $FILES files"
+python3 "$HERE/gen_orders.py" "$N" "$DATA" --files "$FILES"
+mapfile -t INPUTS < <(ls "$DATA"/orders_*.ndjson)
+log "$(du -ch "${INPUTS[@]}" | tail -1 | cut -f1) of NDJSON"
+
+# Peak RSS in KiB from GNU time's report, or empty.
+rss_of() { [[ -f "$1" ]] && sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$1" || true; }
+
+# One line per command of a loop: tool, step, file number, microseconds, peak RSS KiB.
+STEPS="$RESULTS/steps.tsv"
+: >"$STEPS"
+# step TOOL STEP I OUT CMD...: runs CMD (stdout to OUT) under GNU time, records its wall
+# time and peak RSS; on failure shows what it said and stops the benchmark.
+step() {
+    local tool=$1 name=$2 i=$3 out=$4
+    shift 4
+    local tf="$WORK/$tool.$name.$i.time" t0=$EPOCHREALTIME t1 rc=0
+    ${TIMEV[@]+"${TIMEV[@]}" "$tf"} "$@" >"$out" 2>"$out.err" || rc=$?
+    t1=$EPOCHREALTIME
+    if [[ $rc != 0 ]]; then
+        echo "$tool $name of file $i failed (exit $rc): $*" >&2
+        tail -n 40 "$out" "$out.err" >&2
+        exit 1
+    fi
+    # EPOCHREALTIME is seconds.microseconds: without the dot, microseconds, and no
+    # process to start inside the timed loop.
+    printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$name" "$i" "$((${t1/./} - ${t0/./}))" "$(rss_of "$tf")" >>"$STEPS"
+}
+
+# --- 1. trib -------------------------------------------------------------------------
+log "1/3 trib: ingest + run per file"
+"$TRIB" init "$WORK/trib" >/dev/null 2>&1
+t0=$EPOCHREALTIME
+for i in "${!INPUTS[@]}"; do
+    n=$((i + 1))
+    step trib ingest "$n" "$WORK/trib.ingest.$n.json" \
+        "$TRIB" -C "$WORK/trib" ingest orders.orders_raw "${INPUTS[$i]}" --format json
+    step trib run "$n" "$WORK/trib.run.$n.json" \
+        "$TRIB" -C "$WORK/trib" run --select "${SELECT[@]}" --format json
+done
+t1=$EPOCHREALTIME
+echo "trib	$((${t1/./} - ${t0/./}))" >"$RESULTS/loops.tsv"
+cat "$WORK"/trib.ingest.*.json >"$RESULTS/trib_ingest.jsonl"
+for n in $(seq 1 "${#INPUTS[@]}"); do
+    python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$WORK/trib.run.$n.json"
+done >"$RESULTS/trib_run.jsonl"
+
+# --- 2. dbt --------------------------------------------------------------------------
+log "2/3 dbt-duckdb: dbt run per file"
+cp -r "$HERE/dbt" "$WORK/dbt"
+export PEER_DB="$WORK/peer.duckdb"
+t0=$EPOCHREALTIME
+for i in "${!INPUTS[@]}"; do
+    n=$((i + 1))
+    step dbt run "$n" "$WORK/dbt.run.$n.out" \
+        "$DBT" run --project-dir "$WORK/dbt" --profiles-dir "$WORK/dbt" \
+        --vars "{file: '${INPUTS[$i]}', batch: $n}"
+done
+t1=$EPOCHREALTIME
+echo "dbt	$((${t1/./} - ${t0/./}))" >>"$RESULTS/loops.tsv"
+
+# --- 3. trib serve: ack → silver -----------------------------------------------------
+# Starts `trib serve` on a project; sets SERVER_PID and URL.
+start_server() {
+    "$TRIB" -C "$1" serve --listen "127.0.0.1:$PORT" >"$1.serve.out" 2>"$1.serve.err" &
+    SERVER_PID=$!
+    URL=
+    for _ in $(seq 1 300); do
+        URL=$(sed -n 's/^listening on //p' "$1.serve.out")
+        [[ -n "$URL" ]] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$1.serve.err" >&2; exit 2; }
+        sleep 0.1
+    done
+    [[ -n "$URL" ]] || { echo "trib serve did not start" >&2; cat "$1.serve.err" >&2; exit 2; }
+}
+stop_server() {
+    SERVER_HWM=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SERVER_PID/status")
+    kill -TERM "$SERVER_PID"
+    wait "$SERVER_PID" || true
+    SERVER_PID=
+}
+
+log "3/3 trib serve: $VIS_RPS requests/s of $VIS_ORDERS new orders for ${VIS_SECONDS}s, polling silver every 50 ms"
+"$TRIB" init "$WORK/serve" >/dev/null 2>&1
+start_server "$WORK/serve"
+vis_rc=0
+"$PY" "$HERE/visibility.py" "$URL" "$WORK/serve/$SILVER_REL" \
+    --seconds "$VIS_SECONDS" --rps "$VIS_RPS" --orders-per-request "$VIS_ORDERS" >"$RESULTS/visibility.json" || vis_rc=$?
+stop_server
+python3 - "$RESULTS/visibility.json" "$SERVER_HWM" <<'PY'
+import json, sys
+path, hwm = sys.argv[1], sys.argv[2]
+try:
+    v = json.load(open(path))
+except ValueError:
+    v = {"failed": True}
+v["rss_kib"] = int(hwm) if hwm else None
+json.dump(v, open(path, "w"))
+PY
+# What the server said about its model runs (errors are logged once per distinct error).
+grep -i -E 'error|failed|panic' "$WORK/serve.serve.err" >"$RESULTS/serve_errors.txt" || true
+
+# --- report --------------------------------------------------------------------------
+echo
+echo "pipeline of $N orders.orders_raw events in $FILES files ($(du -ch "${INPUTS[@]}" | tail -1 | cut -f1) NDJSON), $(nproc) cores, trib $("$TRIB" --version | cut -d' ' -f2), dbt-core $DBT_CORE_VERSION, dbt-duckdb $DBT_DUCKDB_VERSION, duckdb $DUCKDB_VERSION"
+echo
+report_rc=0
+"$PY" "$HERE/report.py" "$RESULTS" "$DATA/expected.json" "$WORK/trib/$SILVER_REL" "$WORK/trib/$GOLD_REL" "$PEER_DB" || report_rc=$?
+[[ $vis_rc == 0 ]] || { log "the visibility run failed (see above)"; exit 1; }
+exit "$report_rc"
