@@ -8,8 +8,8 @@ trib's tables are read with the `deltalake` package (an outside reader, not trib
 peer's with duckdb. RESULTS_DIR holds what run.sh recorded: steps.tsv (tool, step, file,
 microseconds, peak RSS KiB per command), loops.tsv (tool, microseconds of its whole
 loop), trib_ingest.jsonl and trib_run.jsonl (trib's JSON output per file),
-visibility.json (visibility.py's output plus the server's peak RSS) and
-serve_errors.txt. Exits 1 when silver or gold differ, or trib failed a model run.
+dbt_run_results.N.json (dbt's run_results.json of each file), visibility.json
+(visibility.py's output plus the server's peak RSS) and serve_errors.txt. Exits 1 when silver or gold differ, or trib failed a model run.
 """
 
 import json
@@ -138,15 +138,34 @@ def main():
     def per_file(tool, step):
         return ", ".join(f"{s:.2f}" for _, s, _ in sorted(steps[tool][step]))
 
+    # Time inside the models, as each tool reports it: the rest of a step is starting
+    # the process, reading the project and (dbt) compiling.
+    trib_models = [sum(m["seconds"] for m in per) for per in runs]
+    dbt_models = []
+    for i in range(1, len(steps["dbt"]["run"]) + 1):
+        path = os.path.join(results, f"dbt_run_results.{i}.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                dbt_models.append(sum(r["execution_time"] for r in json.load(f)["results"]))
+
+    def listed(values):
+        return ", ".join(f"{v:.2f}" for v in values)
+
     ti = sum(s for _, s, _ in steps["trib"]["ingest"])
     tr = sum(s for _, s, _ in steps["trib"]["run"])
+    dd = sum(s for _, s, _ in steps["dbt"]["run"])
     print()
-    print(f"trib: ingest {ti:.2f} s + run {tr:.2f} s over {len(steps['trib']['run'])} files")
-    print(f"  ingest per file s: {per_file('trib', 'ingest')}")
-    print(f"  run per file s:    {per_file('trib', 'run')}")
+    print(f"trib: ingest {ti:.2f} s + run {tr:.2f} s over {len(steps['trib']['run'])} files, "
+          f"{sum(trib_models):.2f} s of the runs in the models")
+    print(f"  ingest per file s:  {per_file('trib', 'ingest')}")
+    print(f"  run per file s:     {per_file('trib', 'run')}")
+    print(f"  models per file s:  {listed(trib_models)} (as `trib run --format json` reports them)")
     print(f"  {received:,} received, {accepted:,} into bronze, {dead:,} dead-lettered"
           + (f" ({dict(reasons)})" if reasons else ""))
-    print(f"dbt: dbt run per file s: {per_file('dbt', 'run')}; {p['bronze_rows']:,} rows in bronze")
+    print(f"dbt: dbt run {dd:.2f} s over {len(steps['dbt']['run'])} files, {sum(dbt_models):.2f} s of it in the models")
+    print(f"  dbt run per file s: {per_file('dbt', 'run')}")
+    print(f"  models per file s:  {listed(dbt_models)} (bronze included; dbt's run_results.json)")
+    print(f"  {p['bronze_rows']:,} rows in bronze")
 
     ok = True
     problems = []

@@ -21,9 +21,11 @@ pub mod dag;
 pub mod functions;
 pub mod metrics;
 mod run;
+mod watch;
 
 pub use dag::{Dag, Node};
 pub use run::{Engine, Outcome, RunReport, app_id};
+pub use watch::Watcher;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

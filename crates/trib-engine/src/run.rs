@@ -82,6 +82,10 @@ impl Engine {
         &self.dag
     }
 
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
     /// Catches one model up with its inputs.
     pub async fn run(&self, node: &Node) -> Result<RunReport> {
         self.run_with(node, false).await

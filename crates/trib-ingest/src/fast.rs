@@ -371,10 +371,20 @@ impl<'de> Visitor<'de> for Fields2Slots<'_, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<bool, A::Error> {
+        // Keys usually come in the contract's order: the column after the last one
+        // found is tried first.
+        let mut next = 0;
         // Keys with escapes are not borrowed strings: an error, so the record path.
         while let Some(key) = map.next_key::<&'de str>()? {
-            match self.columns.iter().position(|c| c.name == key) {
-                Some(i) => self.slots[i] = Some(map.next_value::<&'de RawValue>()?),
+            let found = match self.columns.get(next) {
+                Some(c) if c.name == key => Some(next),
+                _ => self.columns.iter().position(|c| c.name == key),
+            };
+            match found {
+                Some(i) => {
+                    self.slots[i] = Some(map.next_value::<&'de RawValue>()?);
+                    next = i + 1;
+                }
                 None => {
                     if self.columns.iter().any(|c| c.name.eq_ignore_ascii_case(key)) {
                         return Ok(false);
@@ -401,7 +411,7 @@ fn scalar(raw: &str, kind: Kind) -> Option<Scalar<'_>> {
             return None;
         }
         let inner = &raw[1..raw.len() - 1];
-        if inner.contains('\\') {
+        if memchr::memchr(b'\\', inner.as_bytes()).is_some() {
             serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
         } else {
             Some(Cow::Borrowed(inner))

@@ -53,19 +53,65 @@ pub fn content_id(path: &std::path::Path) -> Result<String> {
     Ok(h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect())
 }
 
+/// Ingests a file: its chunks commit exactly once under `file:<SHA-256 of the
+/// content>` and their index. The hash is computed while the first chunk is prepared.
+pub async fn ingest_path(ingestor: &mut Ingestor, path: &std::path::Path, opts: FileIngest<'_>) -> Result<FileReport> {
+    let file = std::fs::File::open(path).map_err(|e| Error::Io {
+        what: path.display().to_string(),
+        source: e,
+    })?;
+    let owned = path.to_path_buf();
+    let hashing = tokio::task::spawn_blocking(move || content_id(&owned).map(|h| format!("file:{h}")));
+    let input = std::io::BufReader::with_capacity(1 << 20, file);
+    ingest_chunks(ingestor, input, AppId::Hashing(hashing), opts).await
+}
+
 /// Ingests a stream of NDJSON, CSV or a JSON array. With `app_id`, each chunk commits
 /// exactly once under `(app_id, chunk index)`.
 pub async fn ingest_reader(
     ingestor: &mut Ingestor,
-    mut input: impl BufRead,
+    input: impl BufRead,
     app_id: Option<String>,
     opts: FileIngest<'_>,
 ) -> Result<FileReport> {
+    ingest_chunks(ingestor, input, AppId::Known(app_id), opts).await
+}
+
+/// The application id of a file's batches: known, or still being computed.
+enum AppId {
+    Known(Option<String>),
+    Hashing(tokio::task::JoinHandle<Result<String>>),
+}
+
+impl AppId {
+    async fn get(&mut self) -> Result<Option<String>> {
+        if let AppId::Hashing(task) = self {
+            let id = task.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+            *self = AppId::Known(Some(id));
+        }
+        match self {
+            AppId::Known(id) => Ok(id.clone()),
+            AppId::Hashing(_) => Ok(None),
+        }
+    }
+
+    /// The id, once it is known.
+    fn ready(&self) -> Option<Option<&String>> {
+        match self {
+            AppId::Known(id) => Some(id.as_ref()),
+            AppId::Hashing(_) => None,
+        }
+    }
+}
+
+async fn ingest_chunks(
+    ingestor: &mut Ingestor,
+    mut input: impl BufRead,
+    mut app: AppId,
+    opts: FileIngest<'_>,
+) -> Result<FileReport> {
     let received_at_micros = chrono::Utc::now().timestamp_micros();
-    let mut report = FileReport {
-        app_id: app_id.clone(),
-        ..FileReport::default()
-    };
+    let mut report = FileReport::default();
     let mut consumed: u64 = 0;
     let mut chunk_index: i64 = 0;
     let io = |e| Error::Io {
@@ -78,6 +124,8 @@ pub async fn ingest_reader(
         let mut body = Vec::new();
         input.read_to_end(&mut body).map_err(io)?;
         consumed += body.len() as u64;
+        let app_id = app.get().await?;
+        report.app_id = app_id.clone();
         commit(
             ingestor,
             &opts,
@@ -112,7 +160,9 @@ pub async fn ingest_reader(
         }
         let mut next = None;
         if records > 0 {
-            let id = app_id.as_ref().map(|a| BatchId::new(a.clone(), chunk_index));
+            // While the file is still being hashed, chunks are prepared unchecked; the
+            // commit checks them.
+            let id = app.ready().flatten().map(|a| BatchId::new(a.clone(), chunk_index));
             next = match &id {
                 Some(id) if ingestor.holds(id).await? => {
                     report.batches += 1;
@@ -131,6 +181,8 @@ pub async fn ingest_reader(
             let prepared = task
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+            let app_id = app.get().await?;
+            report.app_id = app_id.clone();
             commit_prepared(
                 ingestor,
                 &opts,
@@ -148,6 +200,7 @@ pub async fn ingest_reader(
             break;
         }
     }
+    report.app_id = app.get().await?;
     Ok(report)
 }
 

@@ -51,11 +51,19 @@ impl Preparer {
     /// Validation runs on a blocking thread (in parallel chunks for large bodies), so
     /// the caller's runtime keeps serving while it does.
     pub async fn prepare(&self, format: Format, body: bytes::Bytes) -> Result<Prepared> {
+        let started = std::time::Instant::now();
         let validator = self.validator.clone();
         let mut validated = tokio::task::spawn_blocking(move || validator.validate_body(format, body))
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        let validated_ms = started.elapsed().as_secs_f64() * 1e3;
         let warnings = self.expectations.apply(&mut validated).await?;
+        tracing::debug!(
+            rows = validated.received(),
+            validated_ms,
+            checked_ms = started.elapsed().as_secs_f64() * 1e3 - validated_ms,
+            "batch prepared"
+        );
         Ok(Prepared { validated, warnings })
     }
 }
@@ -205,6 +213,7 @@ impl Ingestor {
                 ..BatchReport::default()
             });
         }
+        let started = std::time::Instant::now();
         let Prepared {
             mut validated,
             warnings,
@@ -246,7 +255,7 @@ impl Ingestor {
             Appended::AlreadyCommitted => report.duplicate = true,
             Appended::Empty => report.duplicate = dead_outcome == Appended::AlreadyCommitted,
         }
-        tracing::debug!(product = %self.product, received, accepted = report.accepted, dead = report.dead_lettered, duplicate = report.duplicate, "batch ingested");
+        tracing::debug!(product = %self.product, received, accepted = report.accepted, dead = report.dead_lettered, duplicate = report.duplicate, commit_ms = started.elapsed().as_secs_f64() * 1e3, "batch committed");
         Ok(report)
     }
 

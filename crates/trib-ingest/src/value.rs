@@ -284,6 +284,21 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
 
 /// Epoch numbers: seconds, milliseconds, microseconds or nanoseconds by magnitude.
 pub(crate) fn epoch_micros(text: &str) -> Option<i64> {
+    // Whole numbers stay exact through i128; the magnitude is judged on the nearest
+    // float, as for fractional numbers.
+    if let Ok(i) = text.parse::<i64>().map(i128::from).or_else(|_| text.parse::<i128>()) {
+        let a = (i as f64).abs();
+        let exact = if a < 1e11 {
+            i * 1_000_000
+        } else if a < 1e14 {
+            i * 1_000
+        } else if a < 1e17 {
+            i
+        } else {
+            i / 1_000
+        };
+        return i64::try_from(exact).ok();
+    }
     let f: f64 = text.parse().ok()?;
     if !f.is_finite() {
         return None;
@@ -298,19 +313,6 @@ pub(crate) fn epoch_micros(text: &str) -> Option<i64> {
     } else {
         f / 1e3
     };
-    // Whole numbers stay exact through i128.
-    if let Ok(i) = text.parse::<i128>() {
-        let exact = if a < 1e11 {
-            i * 1_000_000
-        } else if a < 1e14 {
-            i * 1_000
-        } else if a < 1e17 {
-            i
-        } else {
-            i / 1_000
-        };
-        return i64::try_from(exact).ok();
-    }
     if micros.abs() > 9.2e18 {
         return None;
     }

@@ -19,6 +19,7 @@ mod location;
 mod maintain;
 mod partition;
 mod table;
+mod txns;
 
 pub use error::{Error, Result};
 pub use location::Lake;

@@ -44,6 +44,15 @@ pub struct ProductTable {
     partitions: Vec<PartitionColumn>,
     /// The contract added columns the table does not have yet: merge them on write.
     evolve: bool,
+    /// The table's `txn` actions, loaded on the first exactly-once check; `Unreadable`
+    /// when the log's layout sends every check to the kernel.
+    txns: tokio::sync::Mutex<Txns>,
+}
+
+enum Txns {
+    NotLoaded,
+    Loaded(crate::txns::TxnIndex),
+    Unreadable,
 }
 
 /// The outcome of an idempotent append.
@@ -132,6 +141,7 @@ impl ProductTable {
             schema,
             partitions,
             evolve,
+            txns: tokio::sync::Mutex::new(Txns::NotLoaded),
         })
     }
 
@@ -161,6 +171,33 @@ impl ProductTable {
 
     /// The last version committed for an application id, from the table's `txn` actions.
     pub async fn txn_version(&self, app_id: &str) -> Result<Option<i64>> {
+        let Some(version) = self.version() else {
+            return Ok(None);
+        };
+        let log = self.table.log_store();
+        let mut txns = self.txns.lock().await;
+        if matches!(*txns, Txns::NotLoaded) {
+            *txns = match crate::txns::TxnIndex::load(log.as_ref(), version)
+                .await
+                .map_err(|source| self.err(Operation::Read, source))?
+            {
+                Some(index) => Txns::Loaded(index),
+                None => Txns::Unreadable,
+            };
+        }
+        if let Txns::Loaded(index) = &mut *txns
+            && index.upto() <= version
+        {
+            if index
+                .catch_up(log.as_ref(), version)
+                .await
+                .map_err(|source| self.err(Operation::Read, source))?
+            {
+                return Ok(index.get(app_id));
+            }
+            *txns = Txns::Unreadable;
+        }
+        drop(txns);
         let state = self
             .table
             .snapshot()

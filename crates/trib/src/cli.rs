@@ -111,7 +111,7 @@ pub struct IngestArgs {
     #[arg(long, value_parser = ["ndjson", "json", "csv", "parquet", "debezium"])]
     pub input_format: Option<String>,
     /// Records per commit.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 250_000)]
     pub batch_size: usize,
     /// `text` prints a summary on stderr; `json` prints it on stdout.
     #[arg(long, value_enum, default_value_t)]

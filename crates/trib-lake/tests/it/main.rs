@@ -77,6 +77,59 @@ async fn created_from_the_contract_with_partition_columns() {
     assert_eq!(again.version(), Some(0));
 }
 
+/// Transactions are read from the checkpoint and the commits after it, by a table
+/// that keeps them and by one opened afterwards, with several ids per commit.
+#[tokio::test]
+async fn transactions_survive_checkpoints() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let lake = Lake::new(dir.path().to_str().expect("utf8"), Path::new("/")).expect("lake");
+    let c = contract("products/orders/orders_raw.yaml");
+    let mut t = ProductTable::open_or_create(&lake, &c, TableKind::Data)
+        .await
+        .expect("create");
+    // Loaded before any transaction, then kept up to date by this table's own commits.
+    assert_eq!(t.txn_version("app-0").await.expect("txn"), None);
+    for i in 0..4i64 {
+        let txns = vec![(format!("app-{i}"), i), ("shared".to_string(), 10 * i)];
+        t.append_txns(&orders(10 * i as usize, 10 * i as usize + 10), &txns)
+            .await
+            .expect("append");
+    }
+    deltalake::checkpoints::create_checkpoint(t.delta(), None)
+        .await
+        .expect("checkpoint");
+    for i in 4..7i64 {
+        t.append(&orders(10 * i as usize, 10 * i as usize + 10), Some((&format!("app-{i}"), i)))
+            .await
+            .expect("append");
+    }
+    let reopened = ProductTable::open_or_create(&lake, &c, TableKind::Data)
+        .await
+        .expect("reopen");
+    for table in [&t, &reopened] {
+        for i in 0..7i64 {
+            assert_eq!(table.txn_version(&format!("app-{i}")).await.expect("txn"), Some(i));
+        }
+        assert_eq!(table.txn_version("shared").await.expect("txn"), Some(30));
+        assert_eq!(table.txn_version("app-7").await.expect("txn"), None);
+    }
+    // A retry of a batch from before the checkpoint lands nothing.
+    assert_eq!(
+        t.append(&orders(0, 10), Some(("app-1", 1))).await.expect("retry"),
+        Appended::AlreadyCommitted
+    );
+    // Another writer's commit is seen after a refresh.
+    let mut other = ProductTable::open_or_create(&lake, &c, TableKind::Data)
+        .await
+        .expect("open");
+    other
+        .append(&orders(70, 80), Some(("app-other", 5)))
+        .await
+        .expect("append");
+    t.refresh().await.expect("refresh");
+    assert_eq!(t.txn_version("app-other").await.expect("txn"), Some(5));
+}
+
 #[tokio::test]
 async fn appends_are_idempotent_per_transaction() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 use trib_ingest::Format;
-use trib_ingest::file::{FileIngest, FileReport, content_id, ingest_reader};
+use trib_ingest::file::{FileIngest, FileReport, ingest_path, ingest_reader};
 use trib_spec::{Contract, Layer, Project};
 
 pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<Outcome> {
@@ -80,7 +80,6 @@ pub async fn ingest_file(
     let size = std::fs::metadata(path)
         .with_context(|| format!("cannot read `{}`", path.display()))?
         .len();
-    let app_id = format!("file:{}", content_id(path)?);
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(size)
     } else {
@@ -93,7 +92,6 @@ pub async fn ingest_file(
     );
     bar.set_message(contract.product.value.to_string());
     let mut ing = trib_ingest::Ingestor::open(lake, contract).await?;
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
     let mut progress = |b: u64| bar.set_position(b);
     let opts = FileIngest {
         format,
@@ -101,13 +99,7 @@ pub async fn ingest_file(
         source: format!("file:{}", path.display()),
         progress: &mut progress,
     };
-    let report = ingest_reader(
-        &mut ing,
-        std::io::BufReader::with_capacity(1 << 20, file),
-        Some(app_id),
-        opts,
-    )
-    .await;
+    let report = ingest_path(&mut ing, path, opts).await;
     bar.finish_and_clear();
     Ok(report?)
 }

@@ -69,11 +69,27 @@ async fn run_models(engine: trib_engine::Engine, every: std::time::Duration) {
     let mut last_error: std::collections::HashMap<trib_engine::Node, String> = std::collections::HashMap::new();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Models run when an input has a new version, not on every tick: a tick costs a
+    // listing of each input's log.
+    let mut watcher = trib_engine::Watcher::new();
     loop {
         tick.tick().await;
         for node in &order {
+            let versions = match watcher.changed(&engine, node).await {
+                Ok(Some(v)) => v,
+                Ok(None) => continue,
+                Err(e) => {
+                    let text = e.to_string();
+                    if last_error.get(node) != Some(&text) {
+                        tracing::error!(product = %node.0, major = node.1, error = %text, "cannot read the model's inputs; retrying");
+                        last_error.insert(node.clone(), text);
+                    }
+                    continue;
+                }
+            };
             match engine.run(node).await {
                 Ok(_) => {
+                    watcher.ran(node, versions);
                     last_error.remove(node);
                 }
                 Err(e) => {
