@@ -86,7 +86,9 @@ enum AppId {
 impl AppId {
     async fn get(&mut self) -> Result<Option<String>> {
         if let AppId::Hashing(task) = self {
-            let id = task.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+            let id = task
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
             *self = AppId::Known(Some(id));
         }
         match self {

@@ -140,7 +140,9 @@ impl TxnIndex {
         let mask = ProjectionMask::roots(builder.parquet_schema(), [txn]);
         for batch in builder.with_projection(mask).build()? {
             let batch = batch?;
-            let Some(col) = batch.column_by_name("txn") else { continue };
+            let Some(col) = batch.column_by_name("txn") else {
+                continue;
+            };
             let txns: &StructArray = col.as_struct();
             let (Some(apps), Some(versions)) = (txns.column_by_name("appId"), txns.column_by_name("version")) else {
                 continue;

@@ -101,7 +101,15 @@ impl IngestHub {
     }
 
     /// Queues a batch and waits for its commit.
-    pub async fn submit(&self, product: &str, mut pending: Pending) -> Result<BatchReport, ApiError> {
+    pub async fn submit(&self, product: &str, pending: Pending) -> Result<BatchReport, ApiError> {
+        let started = Instant::now();
+        let answer = self.submit_inner(product, pending).await;
+        metrics::histogram!(m::INGEST_ACK_SECONDS, "product" => product.to_string())
+            .record(started.elapsed().as_secs_f64());
+        answer
+    }
+
+    async fn submit_inner(&self, product: &str, mut pending: Pending) -> Result<BatchReport, ApiError> {
         self.check(product)?;
         let Some(queue) = self.inner.queues.get(product) else {
             return Err(ApiError::UnknownProduct(product.to_string()));
@@ -111,7 +119,10 @@ impl IngestHub {
             else {
                 return Err(ApiError::Unavailable);
             };
+            let started = Instant::now();
             pending.body = Body::Prepared(preparer.prepare(format, bytes).await);
+            metrics::histogram!(m::INGEST_PREPARE_SECONDS, "product" => product.to_string())
+                .record(started.elapsed().as_secs_f64());
         }
         let records = match &pending.body {
             Body::Encoded { bytes, .. } => bytes.iter().filter(|b| **b == b'\n').count().max(1),

@@ -8,6 +8,8 @@ pub const INGEST_REQUESTS: &str = "trib_ingest_requests_total";
 pub const INGEST_COMMIT_SECONDS: &str = "trib_ingest_commit_seconds";
 pub const INGEST_GROUP_REQUESTS: &str = "trib_ingest_group_requests";
 pub const INGEST_QUEUE_DEPTH: &str = "trib_ingest_queue_depth";
+pub const INGEST_ACK_SECONDS: &str = "trib_ingest_ack_seconds";
+pub const INGEST_PREPARE_SECONDS: &str = "trib_ingest_prepare_seconds";
 
 /// The process-wide recorder, installed on first use.
 pub fn handle() -> &'static PrometheusHandle {
@@ -27,6 +29,14 @@ pub fn handle() -> &'static PrometheusHandle {
             "Records received, by product and outcome (accepted, dead_lettered)"
         );
         metrics::describe_counter!(INGEST_REQUESTS, "Ingest requests, by product and HTTP status");
+        metrics::describe_histogram!(
+            INGEST_ACK_SECONDS,
+            "From a request's body received to its answer (after the commit), by product"
+        );
+        metrics::describe_histogram!(
+            INGEST_PREPARE_SECONDS,
+            "Decoding, validation and expectations of one request body, by product"
+        );
         metrics::describe_histogram!(
             INGEST_COMMIT_SECONDS,
             metrics::Unit::Seconds,

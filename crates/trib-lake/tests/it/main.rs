@@ -99,9 +99,12 @@ async fn transactions_survive_checkpoints() {
         .await
         .expect("checkpoint");
     for i in 4..7i64 {
-        t.append(&orders(10 * i as usize, 10 * i as usize + 10), Some((&format!("app-{i}"), i)))
-            .await
-            .expect("append");
+        t.append(
+            &orders(10 * i as usize, 10 * i as usize + 10),
+            Some((&format!("app-{i}"), i)),
+        )
+        .await
+        .expect("append");
     }
     let reopened = ProductTable::open_or_create(&lake, &c, TableKind::Data)
         .await
