@@ -66,6 +66,7 @@ PY="$VENV/bin/python"
 DBT="$VENV/bin/dbt"
 WANT="dbt-core==$DBT_CORE_VERSION dbt-duckdb==$DBT_DUCKDB_VERSION duckdb==$DUCKDB_VERSION pyarrow==$PYARROW_VERSION deltalake==$DELTALAKE_VERSION"
 have_venv() {
+    # shellcheck disable=SC2086  # one argument per requirement
     "$PY" - $WANT <<'PY' 2>/dev/null
 import sys
 from importlib.metadata import version
@@ -78,8 +79,8 @@ if ! have_venv; then
     # shellcheck disable=SC2086  # one argument per requirement
     "$VENV/bin/pip" install -q --disable-pip-version-check $WANT
 fi
-# dbt would otherwise try to send usage statistics and look for a newer version.
-export DBT_SEND_ANONYMOUS_USAGE_STATS=false DBT_VERSION_CHECK=false
+# dbt would otherwise send usage statistics to a server on the internet.
+export DBT_SEND_ANONYMOUS_USAGE_STATS=false
 
 # --- scratch -------------------------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/trib-bench-pipeline.XXXXXX")
@@ -131,7 +132,7 @@ step() {
 
 # --- 1. trib -------------------------------------------------------------------------
 log "1/3 trib: ingest + run per file"
-"$TRIB" init "$WORK/trib" >/dev/null 2>&1
+"$TRIB" init "$WORK/trib" >"$WORK/trib.init.log" 2>&1 || { cat "$WORK/trib.init.log" >&2; exit 2; }
 t0=$EPOCHREALTIME
 for i in "${!INPUTS[@]}"; do
     n=$((i + 1))
@@ -185,7 +186,7 @@ stop_server() {
 }
 
 log "3/3 trib serve: $VIS_RPS requests/s of $VIS_ORDERS new orders for ${VIS_SECONDS}s, polling silver every 50 ms"
-"$TRIB" init "$WORK/serve" >/dev/null 2>&1
+"$TRIB" init "$WORK/serve" >"$WORK/serve.init.log" 2>&1 || { cat "$WORK/serve.init.log" >&2; exit 2; }
 start_server "$WORK/serve"
 vis_rc=0
 "$PY" "$HERE/visibility.py" "$URL" "$WORK/serve/$SILVER_REL" \

@@ -142,6 +142,28 @@ pub struct MaintenanceReport {
     pub vacuum_retention: std::time::Duration,
 }
 
+/// Compacts the table's small files (bin-packing within each partition), nothing else:
+/// what a long-running writer does now and then so that its many small commits do not
+/// make every later commit and read slower. Safe next to concurrent appends, which
+/// never conflict with a rewrite of files they did not touch.
+pub async fn compact(table: &mut ProductTable) -> Result<Rewrite> {
+    table.refresh().await?;
+    let name = label(table.delta());
+    let (_, metrics) = table
+        .delta()
+        .clone()
+        .optimize()
+        .with_type(OptimizeType::Compact)
+        .await
+        .map_err(|source| Error::Delta {
+            operation: Operation::Maintain(Step::Compact),
+            table: name,
+            source,
+        })?;
+    table.refresh().await?;
+    Ok(Rewrite::from(&metrics))
+}
+
 /// Compacts, Z-orders by `cluster_by`, checkpoints, cleans the log and vacuums a table.
 ///
 /// `cluster_by` is the contract's `cluster_by` for the data table and empty for dead

@@ -148,9 +148,15 @@ impl IngestHub {
 }
 
 /// Collects jobs until the group is big or old enough, commits it, answers each job.
+/// Group commits between two compactions of a product's bronze table: each group adds
+/// a file per partition, and every commit costs more with each small file the table has.
+const COMPACT_EVERY: u64 = 100;
+
 async fn writer(lake: Lake, contract: Contract, mut rx: mpsc::Receiver<Job>, max_records: usize, max_wait: Duration) {
     let product = contract.product.value.to_string();
     let mut ingestor: Option<Ingestor> = None;
+    let mut commits_since_compaction = 0u64;
+    let mut compaction: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(first) = rx.recv().await {
         let started = Instant::now();
         let mut records = first.records;
@@ -187,6 +193,15 @@ async fn writer(lake: Lake, contract: Contract, mut rx: mpsc::Receiver<Job>, max
         metrics::histogram!(m::INGEST_COMMIT_SECONDS, "product" => product.clone())
             .record(commit_started.elapsed().as_secs_f64());
         metrics::histogram!(m::INGEST_GROUP_REQUESTS, "product" => product.clone()).record(n as f64);
+        if result.is_ok() {
+            commits_since_compaction += 1;
+        }
+        // Compaction runs beside the writer, on a table of its own: appends and a
+        // rewrite of other files commit without conflict.
+        if commits_since_compaction >= COMPACT_EVERY && compaction.as_ref().is_none_or(|c| c.is_finished()) {
+            commits_since_compaction = 0;
+            compaction = Some(tokio::spawn(compact(lake.clone(), contract.clone())));
+        }
         match result {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -208,5 +223,22 @@ async fn writer(lake: Lake, contract: Contract, mut rx: mpsc::Receiver<Job>, max
                 }
             }
         }
+    }
+}
+
+async fn compact(lake: Lake, contract: Contract) {
+    let product = contract.product.value.to_string();
+    let started = Instant::now();
+    let outcome = match trib_lake::ProductTable::open_or_create(&lake, &contract, trib_lake::TableKind::Data).await {
+        Ok(mut table) => trib_lake::compact(&mut table).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(r) => {
+            metrics::histogram!(m::COMPACTION_SECONDS, "product" => product.clone())
+                .record(started.elapsed().as_secs_f64());
+            tracing::debug!(product = %product, files_removed = r.files_removed, files_added = r.files_added, "bronze compacted");
+        }
+        Err(e) => tracing::warn!(product = %product, error = %e, "compaction failed; the next one retries"),
     }
 }

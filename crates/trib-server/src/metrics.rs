@@ -10,6 +10,7 @@ pub const INGEST_GROUP_REQUESTS: &str = "trib_ingest_group_requests";
 pub const INGEST_QUEUE_DEPTH: &str = "trib_ingest_queue_depth";
 pub const INGEST_ACK_SECONDS: &str = "trib_ingest_ack_seconds";
 pub const INGEST_PREPARE_SECONDS: &str = "trib_ingest_prepare_seconds";
+pub const COMPACTION_SECONDS: &str = "trib_compaction_seconds";
 
 /// The process-wide recorder, installed on first use.
 pub fn handle() -> &'static PrometheusHandle {
@@ -32,6 +33,10 @@ pub fn handle() -> &'static PrometheusHandle {
         metrics::describe_histogram!(
             INGEST_ACK_SECONDS,
             "From a request's body received to its answer (after the commit), by product"
+        );
+        metrics::describe_histogram!(
+            COMPACTION_SECONDS,
+            "Compactions of a bronze table's small files by the server, by product"
         );
         metrics::describe_histogram!(
             INGEST_PREPARE_SECONDS,

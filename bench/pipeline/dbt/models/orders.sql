@@ -4,8 +4,8 @@
 -- as a merge that lets a row at least as recent replace the stored one), replace the
 -- stored rows. A late event thus loses to the status that overtook it.
 --
--- Not incremental_strategy='merge' (which dbt-duckdb has): DuckDB's MERGE took 20 to
--- 50 s per file here where delete+insert takes a fraction of a second (see
+-- Not incremental_strategy='merge' (which dbt-duckdb has): DuckDB's MERGE took 13 to
+-- 47 s per file here where delete+insert takes a fraction of a second (see
 -- bench/README.md), and a team would pick the fast one.
 {{ config(
     materialized='incremental',

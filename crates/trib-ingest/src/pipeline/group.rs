@@ -58,8 +58,10 @@ impl Ingestor {
     /// it holds. Per batch, the result is its report or why its body was refused; the
     /// outer error means a commit failed and the group must be retried.
     pub async fn ingest_group(&mut self, items: Vec<Pending>) -> Result<Vec<Result<BatchReport>>> {
+        let started = std::time::Instant::now();
         self.bronze.refresh().await.map_err(Error::Lake)?;
         self.dead.refresh().await.map_err(Error::Lake)?;
+        let refreshed_ms = started.elapsed().as_secs_f64() * 1e3;
         let mut seen: HashSet<(String, i64)> = HashSet::new();
         // The latest event time over the group so far, for the watermark.
         let mut latest_event = None;
@@ -156,6 +158,7 @@ impl Ingestor {
         let bronze_rows: Vec<RecordBatch> = ok.iter().filter(|p| !p.in_bronze).map(|p| p.rows.clone()).collect();
         let bronze_txns = txns(ok.iter().filter(|p| !p.in_bronze).filter_map(|p| p.key.clone()));
         let bronze_batch = arrow::compute::concat_batches(&self.validator.schema(), &bronze_rows).map_err(arrow_err)?;
+        let checked_ms = started.elapsed().as_secs_f64() * 1e3;
         let version = match self
             .bronze
             .append_txns(&bronze_batch, &bronze_txns)
@@ -168,6 +171,15 @@ impl Ingestor {
         if let Some(l) = self.late.as_mut() {
             l.advance(latest_event);
         }
+        tracing::debug!(
+            product = %self.product,
+            batches = prepared.len(),
+            rows = bronze_batch.num_rows(),
+            refreshed_ms,
+            checked_ms = checked_ms - refreshed_ms,
+            written_ms = started.elapsed().as_secs_f64() * 1e3 - checked_ms,
+            "group committed"
+        );
         Ok(prepared
             .into_iter()
             .map(|p| {

@@ -33,11 +33,13 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         let consumers = start_consumers(&lake, &latest, &kafka, &group)?;
+        let (stop_models, stopping) = tokio::sync::watch::channel(false);
         let models = (args.models_poll_ms > 0).then(|| {
             let engine = trib_engine::Engine::new(lake.clone(), &project);
             tokio::spawn(run_models(
                 engine,
                 std::time::Duration::from_millis(args.models_poll_ms),
+                stopping,
             ))
         });
         let hub = IngestHub::start(lake, latest, &settings);
@@ -48,8 +50,11 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
             hub.products().len()
         );
         let served = trib_server::serve(listener, hub, settings, shutdown_signal()).await;
+        // A model run in flight finishes (its commit is atomic either way); aborting it
+        // mid-read would tear down table loads under the runtime's feet.
+        let _ = stop_models.send(true);
         if let Some(m) = models {
-            m.abort();
+            let _ = m.await;
         }
         // Consumers commit what they hold and leave the group, so that the others
         // take their partitions over at once.
@@ -63,7 +68,11 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
 /// Continuous mode: models run as soon as one of their inputs has a new commit, inputs
 /// first. A run that finds nothing new is cheap (it reads the tables' logs only); a run
 /// that fails is retried at the next tick and logged once per distinct error.
-async fn run_models(engine: trib_engine::Engine, every: std::time::Duration) {
+async fn run_models(
+    engine: trib_engine::Engine,
+    every: std::time::Duration,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
     let Ok(selected) = engine.dag().select(&[]) else { return };
     let order = engine.dag().order(&selected);
     let mut last_error: std::collections::HashMap<trib_engine::Node, String> = std::collections::HashMap::new();
@@ -72,9 +81,16 @@ async fn run_models(engine: trib_engine::Engine, every: std::time::Duration) {
     // Models run when an input has a new version, not on every tick: a tick costs a
     // listing of each input's log.
     let mut watcher = trib_engine::Watcher::new();
+    let mut runs: std::collections::HashMap<trib_engine::Node, u64> = std::collections::HashMap::new();
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopping.changed() => return,
+        }
         for node in &order {
+            if *stopping.borrow() {
+                return;
+            }
             let versions = match watcher.changed(&engine, node).await {
                 Ok(Some(v)) => v,
                 Ok(None) => continue,
@@ -88,9 +104,16 @@ async fn run_models(engine: trib_engine::Engine, every: std::time::Duration) {
                 }
             };
             match engine.run(node).await {
-                Ok(_) => {
+                Ok(report) => {
                     watcher.ran(node, versions);
                     last_error.remove(node);
+                    if matches!(report.outcome, trib_engine::Outcome::Committed { .. }) {
+                        let n = runs.entry(node.clone()).or_default();
+                        *n += 1;
+                        if n.is_multiple_of(COMPACT_EVERY_RUNS) {
+                            compact_model(&engine, node).await;
+                        }
+                    }
                 }
                 Err(e) => {
                     let text = e.to_string();
@@ -101,6 +124,27 @@ async fn run_models(engine: trib_engine::Engine, every: std::time::Duration) {
                 }
             }
         }
+    }
+}
+
+/// Committed runs of a model between two compactions of its table: each run adds files,
+/// and every later run and read costs more with each small file the table has.
+const COMPACT_EVERY_RUNS: u64 = 100;
+
+async fn compact_model(engine: &trib_engine::Engine, node: &trib_engine::Node) {
+    let Some(contract) = engine.dag().contract(node) else {
+        return;
+    };
+    let outcome =
+        match trib_lake::ProductTable::open_or_create(engine.lake(), contract, trib_lake::TableKind::Data).await {
+            Ok(mut table) => trib_lake::compact(&mut table).await,
+            Err(e) => Err(e),
+        };
+    match outcome {
+        Ok(r) => {
+            tracing::debug!(product = %node.0, files_removed = r.files_removed, files_added = r.files_added, "model table compacted")
+        }
+        Err(e) => tracing::warn!(product = %node.0, error = %e, "compaction failed; the next one retries"),
     }
 }
 
