@@ -127,6 +127,9 @@ pub struct RunArgs {
     /// `text` prints a line per model on stderr; `json` prints the runs on stdout.
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
+    /// Models run at once, each as soon as its inputs are done (as dbt's `--threads`).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: u16,
 }
 
 #[derive(Debug, Args)]

@@ -28,8 +28,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Command::Ingest(a) => ingest::run(g, &a),
-        Command::Run(a) => run::run(g, &a.select, a.format, false),
-        Command::Replay(a) => run::run(g, std::slice::from_ref(&a.product), a.format, true),
+        Command::Run(a) => run::run(g, &a.select, a.format, false, usize::from(a.threads)),
+        Command::Replay(a) => run::run(g, std::slice::from_ref(&a.product), a.format, true, 1),
         Command::Show(a) => show::run(g, &a),
         Command::Maintain(a) => maintain::run(g, &a),
         Command::Serve(a) => serve::run(g, &a),

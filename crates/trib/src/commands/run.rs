@@ -1,13 +1,17 @@
 use crate::Outcome;
 use crate::cli::{GlobalArgs, OutputFormat};
 use anyhow::Result;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::time::Instant;
-use trib_engine::{Engine, Outcome as RunOutcome};
+use trib_engine::{Engine, Node, Outcome as RunOutcome};
 
-/// `trib run` (catch up) and `trib replay` (rebuild from the whole inputs).
-pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool) -> Result<Outcome> {
+/// `trib run` (catch up) and `trib replay` (rebuild from the whole inputs). Up to
+/// `threads` models run at once, each as soon as the selected models it reads are done.
+pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool, threads: usize) -> Result<Outcome> {
     let project = super::project(&g.project).map_err(|d| super::fatal(*d))?;
     if project.diagnostics.has_errors() {
         eprint!("{}", crate::render::snippets(&project.diagnostics, &project.sources));
@@ -27,26 +31,58 @@ pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool
     } else {
         ProgressBar::hidden()
     };
-    let mut runs = Vec::new();
-    let mut failed: Vec<trib_engine::Node> = Vec::new();
+    let mut runs: Vec<(usize, serde_json::Value)> = Vec::new();
+    let mut failed: HashSet<Node> = HashSet::new();
+    let mut done: HashSet<Node> = HashSet::new();
+    let planned: HashSet<&Node> = order.iter().collect();
     super::runtime()?.block_on(async {
-        for node in &order {
-            // As dbt does: a model whose input failed is skipped, not run on stale data.
-            if let Some(f) = engine.dag().inputs(node).iter().find(|i| failed.contains(i)) {
-                bar.inc(1);
-                bar.suspend(|| eprintln!("{:<28} skipped: input `{}` failed", format!("{}@v{}", node.0, node.1), f.0));
-                failed.push(node.clone());
-                runs.push(serde_json::json!({
-                    "product": node.0, "major": node.1, "seconds": 0.0,
-                    "outcome": {"status": "skipped", "failed_input": f.0},
-                }));
-                continue;
+        let mut started = vec![false; order.len()];
+        let mut running = FuturesUnordered::new();
+        loop {
+            // Start what is ready, in dependency order, up to `threads` at once.
+            for (i, node) in order.iter().enumerate() {
+                if started[i] || running.len() >= threads.max(1) {
+                    continue;
+                }
+                let inputs = engine.dag().inputs(node);
+                if inputs.iter().any(|n| planned.contains(n) && !done.contains(n)) {
+                    continue;
+                }
+                started[i] = true;
+                // As dbt does: a model whose input failed is skipped, not run on stale data.
+                if let Some(f) = inputs.iter().find(|n| failed.contains(*n)) {
+                    bar.inc(1);
+                    bar.suspend(|| eprintln!("{:<28} skipped: input `{}` failed", label(node), f.0));
+                    failed.insert(node.clone());
+                    done.insert(node.clone());
+                    runs.push((i, serde_json::json!({
+                        "product": node.0, "major": node.1, "seconds": 0.0,
+                        "outcome": {"status": "skipped", "failed_input": f.0},
+                    })));
+                    continue;
+                }
+                let engine = &engine;
+                running.push(async move {
+                    let t = Instant::now();
+                    let result = if replay { engine.replay(node).await } else { engine.run(node).await };
+                    (i, node, t.elapsed().as_secs_f64(), result)
+                });
             }
-            bar.set_message(format!("{}@v{}", node.0, node.1));
-            let started = Instant::now();
-            let result = if replay { engine.replay(node).await } else { engine.run(node).await };
-            let seconds = started.elapsed().as_secs_f64();
+            let names: Vec<String> = order
+                .iter()
+                .enumerate()
+                .filter(|(i, n)| started[*i] && !done.contains(*n))
+                .map(|(_, n)| label(n))
+                .collect();
+            bar.set_message(names.join(", "));
+            let Some((i, node, seconds, result)) = running.next().await else {
+                if started.iter().all(|s| *s) {
+                    break;
+                }
+                continue;
+            };
             bar.inc(1);
+            done.insert(node.clone());
             match result {
                 Ok(r) => {
                     if format == OutputFormat::Text {
@@ -57,9 +93,9 @@ pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool
                                 format!("{rows} rows from {read} input rows, table version {version}")
                             }
                         };
-                        bar.suspend(|| eprintln!("{:<28} {what} ({seconds:.2}s)", format!("{}@v{}", r.product, r.major)));
+                        bar.suspend(|| eprintln!("{:<28} {what} ({seconds:.2}s)", label(node)));
                     }
-                    runs.push(serde_json::json!({
+                    runs.push((i, serde_json::json!({
                         "product": r.product, "major": r.major, "seconds": seconds,
                         "outcome": match r.outcome {
                             RunOutcome::UpToDate => serde_json::json!({"status": "up_to_date"}),
@@ -67,21 +103,24 @@ pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool
                             RunOutcome::Committed { version, rows, read } =>
                                 serde_json::json!({"status": "committed", "version": version, "rows": rows, "read": read}),
                         },
-                    }));
+                    })));
                 }
                 Err(e) => {
-                    failed.push(node.clone());
-                    bar.suspend(|| eprintln!("error: {}@v{}: {e}", node.0, node.1));
-                    runs.push(serde_json::json!({
+                    failed.insert(node.clone());
+                    bar.suspend(|| eprintln!("error: {}: {e}", label(node)));
+                    runs.push((i, serde_json::json!({
                         "product": node.0, "major": node.1, "seconds": seconds,
                         "outcome": {"status": "failed", "error": e.to_string()},
-                    }));
+                    })));
                 }
             }
         }
     });
     bar.finish_and_clear();
     if format == OutputFormat::Json {
+        // In dependency order, whatever order the runs finished in.
+        runs.sort_by_key(|(i, _)| *i);
+        let runs: Vec<serde_json::Value> = runs.into_iter().map(|(_, r)| r).collect();
         println!("{}", serde_json::to_string_pretty(&runs)?);
     }
     Ok(if failed.is_empty() {
@@ -89,4 +128,8 @@ pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool
     } else {
         Outcome::Problems
     })
+}
+
+fn label(node: &Node) -> String {
+    format!("{}@v{}", node.0, node.1)
 }
