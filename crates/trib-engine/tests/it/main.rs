@@ -11,6 +11,8 @@ use trib_ingest::{Format, Ingestor};
 use trib_lake::{Lake, ProductTable, TableKind};
 use trib_spec::Project;
 
+mod slt;
+
 /// The example project (`trib init`'s template) in a temporary directory.
 fn example() -> (tempfile::TempDir, Project) {
     let tmp = tempfile::tempdir().expect("tmp");
