@@ -126,18 +126,18 @@ async fn ingest_chunks(
         let mut body = Vec::new();
         input.read_to_end(&mut body).map_err(io)?;
         consumed += body.len() as u64;
+        let prepared = ingestor
+            .preparer()
+            .prepare(opts.format, bytes::Bytes::from(body))
+            .await?;
         let app_id = app.get().await?;
         report.app_id = app_id.clone();
-        commit(
-            ingestor,
-            &opts,
-            body,
-            &app_id,
-            chunk_index,
+        let batch = Batch {
+            app_id: &app_id,
+            chunk: chunk_index,
             received_at_micros,
-            &mut report,
-        )
-        .await?;
+        };
+        commit_prepared(ingestor, &opts, prepared, batch, &mut report).await?;
         (opts.progress)(consumed);
         return Ok(report);
     }
@@ -185,16 +185,12 @@ async fn ingest_chunks(
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
             let app_id = app.get().await?;
             report.app_id = app_id.clone();
-            commit_prepared(
-                ingestor,
-                &opts,
-                prepared,
-                &app_id,
+            let batch = Batch {
+                app_id: &app_id,
                 chunk,
                 received_at_micros,
-                &mut report,
-            )
-            .await?;
+            };
+            commit_prepared(ingestor, &opts, prepared, batch, &mut report).await?;
             (opts.progress)(upto);
         }
         in_flight = next;
@@ -206,58 +202,38 @@ async fn ingest_chunks(
     Ok(report)
 }
 
-/// Chunk `chunk`'s exactly-once id, when the input has one, and its provenance.
-fn batch_of(
-    opts: &FileIngest<'_>,
-    app_id: &Option<String>,
+/// Which chunk of which input a batch is.
+struct Batch<'a> {
+    app_id: &'a Option<String>,
     chunk: i64,
     received_at_micros: i64,
-) -> (Option<BatchId>, Provenance) {
-    let id = app_id.as_ref().map(|a| BatchId::new(a.clone(), chunk));
-    let provenance = Provenance {
-        received_at_micros,
-        source: opts.source.clone(),
-        batch_id: match &id {
-            Some(b) => format!("{}#{}", b.app_id, b.version),
-            None => format!("{}#{chunk}", opts.source),
-        },
-    };
-    (id, provenance)
+}
+
+impl Batch<'_> {
+    /// The chunk's exactly-once id, when the input has one, and its provenance.
+    fn id(&self, opts: &FileIngest<'_>) -> (Option<BatchId>, Provenance) {
+        let id = self.app_id.as_ref().map(|a| BatchId::new(a.clone(), self.chunk));
+        let provenance = Provenance {
+            received_at_micros: self.received_at_micros,
+            source: opts.source.clone(),
+            batch_id: match &id {
+                Some(b) => format!("{}#{}", b.app_id, b.version),
+                None => format!("{}#{}", opts.source, self.chunk),
+            },
+        };
+        (id, provenance)
+    }
 }
 
 async fn commit_prepared(
     ingestor: &mut Ingestor,
     opts: &FileIngest<'_>,
     prepared: Prepared,
-    app_id: &Option<String>,
-    chunk: i64,
-    received_at_micros: i64,
+    batch: Batch<'_>,
     report: &mut FileReport,
 ) -> Result<()> {
-    let (id, provenance) = batch_of(opts, app_id, chunk, received_at_micros);
+    let (id, provenance) = batch.id(opts);
     let r = ingestor.commit_prepared(prepared, &provenance, id.as_ref()).await?;
-    report.batches += 1;
-    if r.duplicate {
-        report.skipped_batches += 1;
-    } else {
-        report.total.add(&r);
-    }
-    Ok(())
-}
-
-async fn commit(
-    ingestor: &mut Ingestor,
-    opts: &FileIngest<'_>,
-    body: Vec<u8>,
-    app_id: &Option<String>,
-    chunk: i64,
-    received_at_micros: i64,
-    report: &mut FileReport,
-) -> Result<()> {
-    let (id, provenance) = batch_of(opts, app_id, chunk, received_at_micros);
-    let r = ingestor
-        .ingest_bytes(opts.format, bytes::Bytes::from(body), &provenance, id.as_ref())
-        .await?;
     report.batches += 1;
     if r.duplicate {
         report.skipped_batches += 1;

@@ -86,6 +86,14 @@ pub struct BatchReport {
 }
 
 impl BatchReport {
+    /// The report of a batch the tables already held: nothing written now.
+    pub fn duplicate() -> Self {
+        Self {
+            duplicate: true,
+            ..Self::default()
+        }
+    }
+
     pub fn add(&mut self, other: &BatchReport) {
         self.received += other.received;
         self.accepted += other.accepted;
@@ -170,13 +178,8 @@ impl Ingestor {
         provenance: &Provenance,
         id: Option<&BatchId>,
     ) -> Result<BatchReport> {
-        if let Some(b) = id
-            && self.holds(b).await?
-        {
-            return Ok(BatchReport {
-                duplicate: true,
-                ..BatchReport::default()
-            });
+        if self.holds_any(id).await? {
+            return Ok(BatchReport::duplicate());
         }
         let prepared = self.preparer().prepare(format, body).await?;
         self.commit_prepared(prepared, provenance, id).await
@@ -186,6 +189,13 @@ impl Ingestor {
     /// holds is done in both tables.
     pub async fn holds(&self, id: &BatchId) -> Result<bool> {
         Ok(self.bronze.txn_version(&id.app_id).await.map_err(Error::Lake)? >= Some(id.version))
+    }
+
+    async fn holds_any(&self, id: Option<&BatchId>) -> Result<bool> {
+        match id {
+            Some(b) => self.holds(b).await,
+            None => Ok(false),
+        }
     }
 
     /// The half of this ingestor that needs no table: it can prepare the next batches
@@ -205,13 +215,8 @@ impl Ingestor {
         provenance: &Provenance,
         id: Option<&BatchId>,
     ) -> Result<BatchReport> {
-        if let Some(b) = id
-            && self.holds(b).await?
-        {
-            return Ok(BatchReport {
-                duplicate: true,
-                ..BatchReport::default()
-            });
+        if self.holds_any(id).await? {
+            return Ok(BatchReport::duplicate());
         }
         let started = std::time::Instant::now();
         let Prepared {

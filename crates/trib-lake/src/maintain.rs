@@ -198,15 +198,7 @@ pub async fn maintain(
     let compaction = if dry_run {
         compaction_plan(table.delta()).map_err(err(Step::Compact))?
     } else {
-        let (_, metrics) = table
-            .delta()
-            .clone()
-            .optimize()
-            .with_type(OptimizeType::Compact)
-            .await
-            .map_err(err(Step::Compact))?;
-        table.refresh().await?;
-        Rewrite::from(&metrics)
+        compact(table).await?
     };
 
     progress(Step::ZOrder);
