@@ -119,14 +119,6 @@ impl RawRows {
         self.rows.push(RawRow::Span(start, end));
     }
 
-    /// Appends rows spanning the same body.
-    pub(crate) fn append(&mut self, other: RawRows) {
-        debug_assert!(
-            other.rows.iter().all(|r| matches!(r, RawRow::Text(_))) || other.body.as_ptr() == self.body.as_ptr()
-        );
-        self.rows.extend(other.rows);
-    }
-
     /// The text of row `i`.
     pub fn text(&self, i: usize) -> String {
         match self.rows.get(i) {
