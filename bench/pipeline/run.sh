@@ -40,26 +40,12 @@ DUCKDB_VERSION=2.0.0
 PYARROW_VERSION=26.0.1
 DELTALAKE_VERSION=1.6.6
 
-log() { printf '== %s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # --- tools ---------------------------------------------------------------------------
-if [[ -z "${TRIB:-}" ]]; then
-    log "building trib (release)"
-    (cd "$ROOT" && cargo build --release -p trib)
-    TRIB="${CARGO_TARGET_DIR:-$ROOT/target}/release/trib"
-fi
-[[ -x "$TRIB" ]] || { echo "no trib binary at $TRIB" >&2; exit 2; }
-
-if [[ ! -x /usr/bin/time ]] && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
-    log "installing GNU time (peak RSS)"
-    apt-get update -qq >/dev/null && apt-get install -y -qq time >/dev/null
-fi
-TIMEV=()
-if [[ -x /usr/bin/time ]]; then
-    TIMEV=(/usr/bin/time -v -o)
-else
-    log "no /usr/bin/time: peak RSS of trib and dbt is not measured"
-fi
+trib_binary
+gnu_time
 
 VENV="$HERE/.venv"
 PY="$VENV/bin/python"
@@ -165,25 +151,6 @@ t1=$EPOCHREALTIME
 echo "dbt	$((${t1/./} - ${t0/./}))" >>"$RESULTS/loops.tsv"
 
 # --- 3. trib serve: ack → silver -----------------------------------------------------
-# Starts `trib serve` on a project; sets SERVER_PID and URL.
-start_server() {
-    "$TRIB" -C "$1" serve --listen "127.0.0.1:$PORT" >"$1.serve.out" 2>"$1.serve.err" &
-    SERVER_PID=$!
-    URL=
-    for _ in $(seq 1 300); do
-        URL=$(sed -n 's/^listening on //p' "$1.serve.out")
-        [[ -n "$URL" ]] && break
-        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$1.serve.err" >&2; exit 2; }
-        sleep 0.1
-    done
-    [[ -n "$URL" ]] || { echo "trib serve did not start" >&2; cat "$1.serve.err" >&2; exit 2; }
-}
-stop_server() {
-    SERVER_HWM=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SERVER_PID/status")
-    kill -TERM "$SERVER_PID"
-    wait "$SERVER_PID" || true
-    SERVER_PID=
-}
 
 log "3/3 trib serve: $VIS_RPS requests/s of $VIS_ORDERS new orders for ${VIS_SECONDS}s, polling silver every 50 ms"
 "$TRIB" init "$WORK/serve" >"$WORK/serve.init.log" 2>&1 || { cat "$WORK/serve.init.log" >&2; exit 2; }

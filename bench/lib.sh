@@ -1,0 +1,53 @@
+# Shared by the benchmark scripts (sourced, not run): the trib binary, GNU time for
+# peak RSS, and starting and stopping `trib serve`. Expects ROOT (the repository), and
+# PORT and TRIB (optional) from the environment.
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# Sets TRIB: the binary given, or a release build of this checkout.
+trib_binary() {
+    if [[ -z "${TRIB:-}" ]]; then
+        log "building trib (release)"
+        (cd "$ROOT" && cargo build --release -p trib)
+        TRIB="${CARGO_TARGET_DIR:-$ROOT/target}/release/trib"
+    fi
+    [[ -x "$TRIB" ]] || { echo "no trib binary at $TRIB" >&2; exit 2; }
+}
+
+# Sets TIMEV to GNU time's "-v -o" prefix (installed when missing and root), or empty.
+gnu_time() {
+    if [[ ! -x /usr/bin/time ]] && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+        log "installing GNU time (peak RSS)"
+        apt-get update -qq >/dev/null && apt-get install -y -qq time >/dev/null
+    fi
+    TIMEV=()
+    if [[ -x /usr/bin/time ]]; then
+        TIMEV=(/usr/bin/time -v -o)
+    else
+        log "no /usr/bin/time: peak RSS of the command-line runs is not measured"
+    fi
+}
+
+# Starts `trib serve` on project $1 (extra arguments after it); sets SERVER_PID and URL.
+start_server() {
+    local dir=$1
+    shift
+    "$TRIB" -C "$dir" serve --listen "127.0.0.1:${PORT:-0}" "$@" >"$dir.serve.out" 2>"$dir.serve.err" &
+    SERVER_PID=$!
+    URL=
+    for _ in $(seq 1 300); do
+        URL=$(sed -n 's/^listening on //p' "$dir.serve.out")
+        [[ -n "$URL" ]] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$dir.serve.err" >&2; exit 2; }
+        sleep 0.1
+    done
+    [[ -n "$URL" ]] || { echo "trib serve did not start" >&2; cat "$dir.serve.err" >&2; exit 2; }
+}
+
+# Stops the server; sets SERVER_HWM to its peak RSS in KiB.
+stop_server() {
+    SERVER_HWM=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SERVER_PID/status")
+    kill -TERM "$SERVER_PID"
+    wait "$SERVER_PID" || true
+    SERVER_PID=
+}
