@@ -51,3 +51,25 @@ stop_server() {
     wait "$SERVER_PID" || true
     SERVER_PID=
 }
+
+# Sets WORK (a scratch directory, removed on exit unless KEEP_WORK=1) and RESULTS, and
+# stops a server left running on exit.
+scratch() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/trib-bench-$1.XXXXXX")
+    RESULTS="$WORK/results"
+    mkdir -p "$RESULTS"
+    SERVER_PID=
+    trap cleanup EXIT
+}
+
+cleanup() {
+    if [[ -n "${SERVER_PID:-}" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [[ "${KEEP_WORK:-0}" == 1 ]]; then
+        log "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}

@@ -20,6 +20,11 @@ import time
 import urllib.parse
 import uuid
 
+import os
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from stats import percentile  # noqa: E402  (bench/stats.py, shared with the other driver)
+
 
 def bodies(path, lines_per_body):
     with open(path, "rb") as f:
@@ -27,13 +32,6 @@ def bodies(path, lines_per_body):
     if lines and lines[-1] == b"":
         lines.pop()
     return [b"\n".join(lines[i : i + lines_per_body]) + b"\n" for i in range(0, len(lines), lines_per_body)]
-
-
-def percentile(sorted_values, p):
-    if not sorted_values:
-        return float("nan")
-    k = min(len(sorted_values) - 1, max(0, round(p / 100 * (len(sorted_values) - 1))))
-    return sorted_values[k]
 
 
 def main():

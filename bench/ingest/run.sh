@@ -44,22 +44,7 @@ if ! "$PY" -c "import pyarrow, deltalake, sys; sys.exit(not (pyarrow.__version__
 fi
 
 # --- scratch -------------------------------------------------------------------------
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/trib-bench-ingest.XXXXXX")
-RESULTS="$WORK/results"
-mkdir -p "$RESULTS"
-SERVER_PID=
-cleanup() {
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    if [[ "${KEEP_WORK:-0}" == 1 ]]; then
-        log "kept $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
+scratch ingest
 
 DATA="$WORK/readings.ndjson"
 log "generating $N readings ($BAD_PER_MILLE per mille bad)"

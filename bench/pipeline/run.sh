@@ -69,22 +69,7 @@ fi
 export DBT_SEND_ANONYMOUS_USAGE_STATS=false
 
 # --- scratch -------------------------------------------------------------------------
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/trib-bench-pipeline.XXXXXX")
-RESULTS="$WORK/results"
-mkdir -p "$RESULTS"
-SERVER_PID=
-cleanup() {
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    if [[ "${KEEP_WORK:-0}" == 1 ]]; then
-        log "kept $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
+scratch pipeline
 
 DATA="$WORK/data"
 log "generating $N order events in $FILES files"

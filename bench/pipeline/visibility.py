@@ -32,14 +32,12 @@ from datetime import datetime, timezone
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
+import os
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from stats import percentile  # noqa: E402  (bench/stats.py, shared with the other driver)
+
 PRODUCT = "orders.orders_raw"
-
-
-def percentile(sorted_values, p):
-    if not sorted_values:
-        return float("nan")
-    k = min(len(sorted_values) - 1, max(0, round(p / 100 * (len(sorted_values) - 1))))
-    return sorted_values[k]
 
 
 def main():

@@ -23,6 +23,8 @@ mod txns;
 
 pub use error::{Error, Result};
 pub use location::Lake;
-pub use maintain::{MaintainOptions, MaintenanceReport, Rewrite, Step, ZOrder, compact, maintain, open_existing};
+pub use maintain::{
+    MaintainOptions, MaintenanceReport, Rewrite, Step, ZOrder, compact, compact_product, maintain, open_existing,
+};
 pub use partition::partition_columns;
 pub use table::{Appended, MergeSpec, ProductTable, TableKind, query_table};

@@ -142,6 +142,13 @@ pub struct MaintenanceReport {
     pub vacuum_retention: std::time::Duration,
 }
 
+/// Opens a product's data table and [`compact`]s it: what `trib serve` runs now and
+/// then beside its writers.
+pub async fn compact_product(lake: &Lake, contract: &trib_spec::Contract) -> Result<Rewrite> {
+    let mut table = ProductTable::open_or_create(lake, contract, TableKind::Data).await?;
+    compact(&mut table).await
+}
+
 /// Compacts the table's small files (bin-packing within each partition), nothing else:
 /// what a long-running writer does now and then so that its many small commits do not
 /// make every later commit and read slower. Safe next to concurrent appends, which

@@ -229,11 +229,7 @@ async fn writer(lake: Lake, contract: Contract, mut rx: mpsc::Receiver<Job>, max
 async fn compact(lake: Lake, contract: Contract) {
     let product = contract.product.value.to_string();
     let started = Instant::now();
-    let outcome = match trib_lake::ProductTable::open_or_create(&lake, &contract, trib_lake::TableKind::Data).await {
-        Ok(mut table) => trib_lake::compact(&mut table).await,
-        Err(e) => Err(e),
-    };
-    match outcome {
+    match trib_lake::compact_product(&lake, &contract).await {
         Ok(r) => {
             metrics::histogram!(m::COMPACTION_SECONDS, "product" => product.clone())
                 .record(started.elapsed().as_secs_f64());

@@ -77,16 +77,22 @@ async fn created_from_the_contract_with_partition_columns() {
     assert_eq!(again.version(), Some(0));
 }
 
+/// A new `orders.orders_raw` table in a temporary lake (kept as long as the directory).
+async fn orders_raw_table() -> (tempfile::TempDir, Lake, Contract, ProductTable) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let lake = Lake::new(dir.path().to_str().expect("utf8"), Path::new("/")).expect("lake");
+    let c = contract("products/orders/orders_raw.yaml");
+    let t = ProductTable::open_or_create(&lake, &c, TableKind::Data)
+        .await
+        .expect("create");
+    (dir, lake, c, t)
+}
+
 /// Transactions are read from the checkpoint and the commits after it, by a table
 /// that keeps them and by one opened afterwards, with several ids per commit.
 #[tokio::test]
 async fn transactions_survive_checkpoints() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let lake = Lake::new(dir.path().to_str().expect("utf8"), Path::new("/")).expect("lake");
-    let c = contract("products/orders/orders_raw.yaml");
-    let mut t = ProductTable::open_or_create(&lake, &c, TableKind::Data)
-        .await
-        .expect("create");
+    let (_dir, lake, c, mut t) = orders_raw_table().await;
     // Loaded before any transaction, then kept up to date by this table's own commits.
     assert_eq!(t.txn_version("app-0").await.expect("txn"), None);
     for i in 0..4i64 {
@@ -135,12 +141,7 @@ async fn transactions_survive_checkpoints() {
 
 #[tokio::test]
 async fn appends_are_idempotent_per_transaction() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let lake = Lake::new(dir.path().to_str().expect("utf8"), Path::new("/")).expect("lake");
-    let c = contract("products/orders/orders_raw.yaml");
-    let mut t = ProductTable::open_or_create(&lake, &c, TableKind::Data)
-        .await
-        .expect("create");
+    let (_dir, lake, c, mut t) = orders_raw_table().await;
     let first = t
         .append(&orders(0, 100), Some(("http:batch-a", 1)))
         .await

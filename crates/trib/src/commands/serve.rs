@@ -135,12 +135,7 @@ async fn compact_model(engine: &trib_engine::Engine, node: &trib_engine::Node) {
     let Some(contract) = engine.dag().contract(node) else {
         return;
     };
-    let outcome =
-        match trib_lake::ProductTable::open_or_create(engine.lake(), contract, trib_lake::TableKind::Data).await {
-            Ok(mut table) => trib_lake::compact(&mut table).await,
-            Err(e) => Err(e),
-        };
-    match outcome {
+    match trib_lake::compact_product(engine.lake(), contract).await {
         Ok(r) => {
             tracing::debug!(product = %node.0, files_removed = r.files_removed, files_added = r.files_added, "model table compacted")
         }
