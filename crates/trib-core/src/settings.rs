@@ -26,6 +26,56 @@ pub struct Settings {
     /// Roles that contracts may grant access to.
     #[serde(default, rename = "roles")]
     pub roles: Vec<RoleSettings>,
+    #[serde(default)]
+    pub access: AccessSettings,
+}
+
+/// How queries are identified, masked and bounded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessSettings {
+    /// Roles of whoever runs the CLI on this machine. Unset means `admin`: the person
+    /// at the project directory can read its files anyway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_roles: Option<Vec<String>>,
+    /// How `pii` columns look to roles without PII clearance: `null`, or `hash` (a keyed
+    /// HMAC-SHA256, so masked columns still join; the key comes from `TRIB_MASK_KEY`,
+    /// else from `.trib/mask.key`, created on first use).
+    #[serde(default)]
+    pub pii_mask: PiiMask,
+    /// Memory one query may use before it fails, in MiB.
+    #[serde(default = "default_query_memory_mb")]
+    pub query_memory_mb: u64,
+    /// How long one query may run, in seconds.
+    #[serde(default = "default_query_timeout_s")]
+    pub query_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PiiMask {
+    #[default]
+    Null,
+    Hash,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        Self {
+            local_roles: None,
+            pii_mask: PiiMask::Null,
+            query_memory_mb: default_query_memory_mb(),
+            query_timeout_s: default_query_timeout_s(),
+        }
+    }
+}
+
+fn default_query_memory_mb() -> u64 {
+    2048
+}
+
+fn default_query_timeout_s() -> u64 {
+    300
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +193,9 @@ pub struct RoleSettings {
     /// `confidential`, `restricted`).
     #[serde(default)]
     pub clearance: Option<String>,
+    /// Members read every product in full, may act as another role and read the audit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
 }
 
 fn default_products_dir() -> String {
@@ -201,6 +254,7 @@ impl Settings {
             policies: PolicySettings::default(),
             kafka: KafkaSettings::default(),
             roles: Vec::new(),
+            access: AccessSettings::default(),
         }
     }
 

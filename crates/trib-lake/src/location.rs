@@ -105,6 +105,11 @@ impl Lake {
         ))
     }
 
+    /// `<root>/_trib/<name>/`: the project's own tables (audit, quality results).
+    pub fn system_url(&self, name: &str) -> Url {
+        self.join(&format!("_trib/{name}/"))
+    }
+
     fn join(&self, rel: &str) -> Url {
         // Every part is a validated lowercase identifier, so joining cannot fail.
         self.root.join(rel).unwrap_or_else(|_| self.root.clone())

@@ -145,6 +145,53 @@ impl ProductTable {
         })
     }
 
+    /// Opens one of the project's own append-only tables (`_trib/<name>`), creating it
+    /// with `schema` on first use.
+    pub async fn open_or_create_system(lake: &Lake, name: &str, schema: SchemaRef) -> Result<Self> {
+        let url = lake.system_url(name);
+        let table_name = format!("_trib.{name}");
+        let delta_err = |operation, source| Error::Delta {
+            operation,
+            table: table_name.clone(),
+            source,
+        };
+        if url.scheme() == "file"
+            && let Ok(path) = url.to_file_path()
+        {
+            std::fs::create_dir_all(&path).map_err(|e| {
+                delta_err(
+                    Operation::Create,
+                    DeltaTableError::Generic(format!("cannot create `{}`: {e}", path.display())),
+                )
+            })?;
+        }
+        let mut table = DeltaTable::try_from_url_with_storage_options(url, lake.storage_options().clone())
+            .await
+            .map_err(|e| delta_err(Operation::Open, e))?;
+        if table.version().is_none() {
+            let structure: StructType = schema
+                .as_ref()
+                .try_into_kernel()
+                .map_err(|source| delta_err(Operation::Create, DeltaTableError::Arrow { source }))?;
+            table = table
+                .create()
+                .with_columns(structure.fields().cloned())
+                .with_save_mode(SaveMode::Ignore)
+                .with_table_name(table_name.clone())
+                .with_configuration_property(TableProperty::AppendOnly, Some("true".to_string()))
+                .await
+                .map_err(|e| delta_err(Operation::Create, e))?;
+        }
+        Ok(Self {
+            table,
+            name: table_name,
+            schema,
+            partitions: Vec::new(),
+            evolve: false,
+            txns: tokio::sync::Mutex::new(Txns::NotLoaded),
+        })
+    }
+
     /// Opens an existing table at a URL without a contract (for reading).
     pub async fn open_url(lake: &Lake, url: Url, name: &str) -> Result<DeltaTable> {
         deltalake::open_table_with_storage_options(url, lake.storage_options().clone())

@@ -199,6 +199,20 @@ fn check_project(project: &mut Project, diags: &mut Diagnostics) {
         .filter_map(|f| f.root.as_ref()?.get("product")?.as_str()?.parse().ok())
         .collect();
     let role_names: Vec<&str> = project.settings.roles.iter().map(|r| r.name.as_str()).collect();
+    // Clearances name a classification level.
+    for r in &project.settings.roles {
+        if let Some(c) = &r.clearance
+            && !crate::model::Classification::ALL.iter().any(|(w, _)| w == c)
+        {
+            diags.push(
+                Diagnostic::error(
+                    "settings::unknown-clearance",
+                    format!("role `{}` has clearance `{c}`, which is not a classification level", r.name),
+                )
+                .with_help("use one of `public`, `internal`, `confidential`, `restricted`"),
+            );
+        }
+    }
 
     let mut models = HashMap::new();
     let mut sql_sources = BTreeMap::new();

@@ -1,0 +1,502 @@
+//! The single point every query passes: parse, refuse what is not a read, resolve
+//! products, build the caller's secured views, plan, run within limits, audit.
+
+use crate::audit::{AUDIT_TABLE, AuditEntry, Auditor};
+use crate::dialect::QueryDialect;
+use crate::grants::{ColumnAccess, Grants, ProductView};
+use crate::principal::Principal;
+use crate::relations::{AsOf, Relation};
+use crate::{Error, Result};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{MemorySchemaProvider, TableProvider};
+use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::{ViewTable, provider_as_source};
+use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, ScalarUDF, cast, lit};
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::common::TableReference;
+use deltalake::DeltaTable;
+use sqlparser::parser::Parser;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use trib_core::settings::{PiiMask, Settings};
+use trib_lake::Lake;
+use trib_spec::{Contract, Project, Status};
+
+pub(crate) const METRIC_QUERIES: &str = "trib_queries_total";
+const METRIC_QUERY_SECONDS: &str = "trib_query_seconds";
+
+/// The door a query came through, recorded in the audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryPath {
+    Cli,
+    Http,
+    Postgres,
+}
+
+impl QueryPath {
+    fn as_str(self) -> &'static str {
+        match self {
+            QueryPath::Cli => "cli",
+            QueryPath::Http => "http",
+            QueryPath::Postgres => "postgres",
+        }
+    }
+}
+
+/// The answer to a query.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    /// Product versions read, as `domain.name@vN`.
+    pub products: Vec<String>,
+    pub rows: u64,
+    /// Things the caller should know: a deprecated product, a masked column.
+    pub warnings: Vec<String>,
+}
+
+/// Reads products for principals.
+pub struct Gateway {
+    lake: Lake,
+    settings: Settings,
+    contracts: BTreeMap<(String, u64), Contract>,
+    grants: Grants,
+    mask: Option<ScalarUDF>,
+    auditor: Arc<Auditor>,
+    /// Open tables, brought up to date before each query.
+    tables: tokio::sync::Mutex<HashMap<(String, u64), DeltaTable>>,
+}
+
+impl Gateway {
+    pub fn new(lake: Lake, project: &Project) -> Result<Self> {
+        let mask = match project.settings.access.pii_mask {
+            PiiMask::Null => None,
+            PiiMask::Hash => Some(crate::mask::hash_udf(crate::mask::load_key(&project.dir)?)),
+        };
+        let contracts = project
+            .contracts()
+            .map(|c| ((c.product.value.to_string(), c.major()), c.clone()))
+            .collect();
+        Ok(Self {
+            auditor: Arc::new(Auditor::new(lake.clone())),
+            lake,
+            settings: project.settings.clone(),
+            contracts,
+            grants: Grants::new(&project.settings),
+            mask,
+            tables: tokio::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn auditor(&self) -> &Arc<Auditor> {
+        &self.auditor
+    }
+
+    /// Every product version served, newest major last within a product.
+    pub fn contracts(&self) -> impl Iterator<Item = &Contract> {
+        self.contracts.values()
+    }
+
+    pub fn contract(&self, product: &str, major: Option<u64>) -> Option<&Contract> {
+        match major {
+            Some(m) => self.contracts.get(&(product.to_string(), m)),
+            None => self
+                .contracts
+                .range((product.to_string(), 0)..=(product.to_string(), u64::MAX))
+                .next_back()
+                .map(|(_, c)| c),
+        }
+    }
+
+    /// What `principal` sees of a product version, or why it sees nothing.
+    pub fn view(&self, principal: &Principal, contract: &Contract, columns: &[String]) -> Result<ProductView> {
+        self.grants
+            .view(principal, contract, columns)
+            .ok_or_else(|| Error::Forbidden {
+                principal: principal.name.clone(),
+                product: contract.product.value.to_string(),
+                owner: contract.owner.clone(),
+            })
+    }
+
+    /// Whether `principal` may send events to the product.
+    pub fn may_write(&self, principal: &Principal, contract: &Contract) -> bool {
+        self.grants.may_write(principal, contract)
+    }
+
+    /// Runs one read-only query as `principal` and audits it, answered or not.
+    pub async fn query(&self, principal: &Principal, sql: &str, path: QueryPath) -> Result<QueryResult> {
+        let started = Instant::now();
+        let mut entry = AuditEntry {
+            at: chrono::Utc::now(),
+            principal: principal.name.clone(),
+            roles: principal.roles.iter().cloned().collect(),
+            path: path.as_str().to_string(),
+            query: sql.to_string(),
+            products: Vec::new(),
+            columns: Vec::new(),
+            rows: 0,
+            outcome: "ok".into(),
+            message: None,
+            duration_ms: 0.0,
+        };
+        let result = self.run(principal, sql, &mut entry).await;
+        let elapsed = started.elapsed();
+        entry.duration_ms = elapsed.as_secs_f64() * 1000.0;
+        match &result {
+            Ok(r) => entry.rows = r.rows,
+            Err(e) => {
+                entry.outcome = if e.is_denied() { "denied" } else { "error" }.into();
+                entry.message = Some(e.to_string());
+            }
+        }
+        metrics::histogram!(METRIC_QUERY_SECONDS, "path" => path.as_str()).record(elapsed.as_secs_f64());
+        self.auditor.record(entry);
+        result
+    }
+
+    async fn run(&self, principal: &Principal, sql: &str, entry: &mut AuditEntry) -> Result<QueryResult> {
+        let mut statements = Parser::new(&QueryDialect)
+            .with_recursion_limit(64)
+            .try_with_sql(sql)
+            .and_then(|mut p| p.parse_statements())
+            .map_err(|e| Error::Syntax {
+                message: e.to_string().trim_start_matches("sql parser error: ").to_string(),
+                hint: "products are named `domain.name`; quote names with `\"`; strings with `'`",
+            })?;
+        if statements.len() != 1 {
+            return Err(Error::NotReadOnly {
+                statement: format!("{} statements", statements.len()),
+                hint: "send one query at a time",
+            });
+        }
+        let mut statement = statements.remove(0);
+        let relations = crate::relations::resolve(&mut statement)?;
+
+        let ctx = self.session()?;
+        let mut warnings = Vec::new();
+        for r in &relations {
+            let (label, provider) = self.secured(&ctx, principal, r, &mut warnings).await?;
+            entry.products.push(label);
+            register(&ctx, &r.reference, provider)?;
+        }
+
+        let state = ctx.state();
+        let plan = state
+            .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(statement)))
+            .await
+            .map_err(plan_error)?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| Error::NotReadOnly {
+                statement: e.to_string(),
+                hint: "query products with SELECT",
+            })?;
+        let df = ctx.execute_logical_plan(plan).await.map_err(plan_error)?;
+        let optimized = df.clone().into_optimized_plan().map_err(plan_error)?;
+        entry.columns = scanned_columns(&optimized);
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let seconds = self.settings.access.query_timeout_s;
+        let batches = match tokio::time::timeout(Duration::from_secs(seconds), df.collect()).await {
+            Err(_) => return Err(Error::Timeout { seconds }),
+            Ok(Err(e)) => return Err(self.execution_error(principal, e)),
+            Ok(Ok(b)) => b,
+        };
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        Ok(QueryResult {
+            schema,
+            batches,
+            products: entry.products.clone(),
+            rows,
+            warnings,
+        })
+    }
+
+    /// A session that knows nothing but what is registered into it: no files, no
+    /// `information_schema`, its own memory pool.
+    fn session(&self) -> Result<SessionContext> {
+        let limit = usize::try_from(self.settings.access.query_memory_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(limit, 1.0)
+            .build_arc()
+            .map_err(|e| Error::Internal(format!("query runtime: {e}")))?;
+        let config = SessionConfig::new().with_information_schema(false);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        trib_engine::functions::register(&ctx);
+        Ok(ctx)
+    }
+
+    /// The product version a relation names, as the principal may see it.
+    async fn secured(
+        &self,
+        ctx: &SessionContext,
+        principal: &Principal,
+        r: &Relation,
+        warnings: &mut Vec<String>,
+    ) -> Result<(String, Arc<dyn TableProvider>)> {
+        if r.product == format!("_trib.{AUDIT_TABLE}") {
+            return self.audit_table(ctx, principal, r).await;
+        }
+        let contract = self.contract(&r.product, r.major).ok_or_else(|| self.unknown(r))?;
+        let major = contract.major();
+        let mut label = format!("{}@v{major}", r.product);
+        // Refuse before touching the table: a stranger learns nothing about its history.
+        self.view(principal, contract, &[])?;
+        if contract.status == Status::Deprecated {
+            warnings.push(format!(
+                "`{label}` is deprecated; move to its newest major version before it is retired"
+            ));
+        }
+        let mut table = self.table(&r.product, major).await?;
+        if let Some(at) = r.as_of {
+            label.push_str(&format!("@{at}"));
+            let travelled = match at {
+                AsOf::Version(v) => table.load_version(v).await,
+                AsOf::Timestamp(t) => table.load_with_datetime(t).await,
+            };
+            let hint = "`trib show PRODUCT` lists the table's versions; a time before the first commit has no data";
+            travelled.map_err(|e| Error::TimeTravel {
+                product: r.product.clone(),
+                at: at.to_string(),
+                message: e.to_string(),
+                hint,
+            })?;
+            // delta-rs answers a time before the first commit with the first version;
+            // that is data the table did not hold yet.
+            if let AsOf::Timestamp(t) = at
+                && let Ok(snapshot) = table.snapshot()
+                && let Some(committed) = snapshot.version_timestamp(snapshot.version())
+                && committed > t.timestamp_millis()
+            {
+                return Err(Error::TimeTravel {
+                    product: r.product.clone(),
+                    at: at.to_string(),
+                    message: "the table's first commit is later".into(),
+                    hint,
+                });
+            }
+        }
+        let columns: Vec<String> = table
+            .snapshot()
+            .map_err(|e| Error::Internal(format!("snapshot of `{label}`: {e}")))?
+            .schema()
+            .fields()
+            .map(|f| f.name().to_string())
+            .collect();
+        let view = self.view(principal, contract, &columns)?;
+        if view.columns.iter().any(|(_, a)| matches!(a, ColumnAccess::Masked(_))) {
+            warnings.push(format!("PII columns of `{label}` are masked for `{}`", principal.name));
+        }
+        table
+            .update_datafusion_session(&ctx.state())
+            .map_err(|e| Error::Internal(format!("registering `{label}`: {e}")))?;
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|e| Error::Internal(format!("reading `{label}`: {e}")))?;
+        let plan = self.secure_plan(ctx, &label, provider, &view)?;
+        Ok((label, Arc::new(ViewTable::new(plan, None))))
+    }
+
+    /// The Delta scan under the view's row filter and column masks: the rewrite every
+    /// query path shares.
+    fn secure_plan(
+        &self,
+        ctx: &SessionContext,
+        label: &str,
+        provider: Arc<dyn TableProvider>,
+        view: &ProductView,
+    ) -> Result<LogicalPlan> {
+        let scan = TableReference::bare(label);
+        let mut builder =
+            LogicalPlanBuilder::scan(scan.clone(), provider_as_source(provider), None).map_err(internal(label))?;
+        if let Some(filter) = &view.row_filter {
+            let predicate = ctx.parse_sql_expr(filter, builder.schema()).map_err(internal(label))?;
+            builder = builder.filter(predicate).map_err(internal(label))?;
+        }
+        if !view.is_full() {
+            let schema = builder.schema().clone();
+            let mut exprs: Vec<Expr> = Vec::new();
+            for (name, access) in &view.columns {
+                let column = Expr::Column(datafusion::common::Column::new(Some(scan.clone()), name));
+                match access {
+                    ColumnAccess::Clear => exprs.push(column),
+                    ColumnAccess::Hidden => {}
+                    ColumnAccess::Masked(PiiMask::Hash) if self.mask.is_some() => {
+                        if let Some(udf) = &self.mask {
+                            exprs.push(udf.call(vec![column]).alias(name));
+                        }
+                    }
+                    ColumnAccess::Masked(_) => {
+                        let field = schema
+                            .field_with_unqualified_name(name)
+                            .map_err(|e| Error::Internal(format!("column `{name}` of `{label}`: {e}")))?;
+                        exprs.push(cast(lit(ScalarValue::Null), field.data_type().clone()).alias(name));
+                    }
+                }
+            }
+            builder = builder.project(exprs).map_err(internal(label))?;
+        }
+        builder.build().map_err(internal(label))
+    }
+
+    async fn audit_table(
+        &self,
+        ctx: &SessionContext,
+        principal: &Principal,
+        r: &Relation,
+    ) -> Result<(String, Arc<dyn TableProvider>)> {
+        if !principal.admin {
+            return Err(Error::NotPermitted {
+                principal: principal.name.clone(),
+                action: "read the audit".into(),
+                hint: "the audit is for admins (role `admin`, or a role with `admin = true` in trib.toml)",
+            });
+        }
+        // Entries of this very session are committed first, so the audit is current.
+        self.auditor.flush().await?;
+        let url = self.lake.system_url(AUDIT_TABLE);
+        let table = match trib_lake::ProductTable::open_url(&self.lake, url, "_trib.audit").await {
+            Ok(t) => t,
+            Err(_) => {
+                trib_lake::ProductTable::open_or_create_system(&self.lake, AUDIT_TABLE, crate::audit_schema())
+                    .await?
+                    .delta()
+                    .clone()
+            }
+        };
+        table
+            .update_datafusion_session(&ctx.state())
+            .map_err(|e| Error::Internal(format!("registering the audit: {e}")))?;
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|e| Error::Internal(format!("reading the audit: {e}")))?;
+        let _ = r;
+        Ok(("_trib.audit".into(), provider))
+    }
+
+    /// The product's table at its newest version, opened once and then brought up to date.
+    async fn table(&self, product: &str, major: u64) -> Result<DeltaTable> {
+        let mut tables = self.tables.lock().await;
+        let key = (product.to_string(), major);
+        if let Some(t) = tables.get_mut(&key) {
+            t.update_incremental(None)
+                .await
+                .map_err(|e| Error::Internal(format!("refreshing `{product}@v{major}`: {e}")))?;
+            return Ok(t.clone());
+        }
+        let name: trib_spec::ProductName = product
+            .parse()
+            .map_err(|_| Error::Internal(format!("`{product}` has a contract but no valid name")))?;
+        let url = self.lake.product_url(&name, major);
+        let table = trib_lake::ProductTable::open_url(&self.lake, url, product)
+            .await
+            .map_err(|_| Error::NoData {
+                product: format!("{product}@v{major}"),
+            })?;
+        tables.insert(key, table.clone());
+        Ok(table)
+    }
+
+    fn unknown(&self, r: &Relation) -> Error {
+        let name = match r.major {
+            Some(m) => format!("{}@v{m}", r.product),
+            None => r.product.clone(),
+        };
+        let majors: Vec<String> = self
+            .contracts
+            .keys()
+            .filter(|(p, _)| *p == r.product)
+            .map(|(p, m)| format!("`{p}@v{m}`"))
+            .collect();
+        let hint = if !majors.is_empty() {
+            format!("the versions served are {}", majors.join(", "))
+        } else {
+            let names: Vec<&str> = self.contracts.keys().map(|(p, _)| p.as_str()).collect();
+            match trib_core::diagnostic::did_you_mean(&r.product, names.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "`trib show` lists the products".into(),
+            }
+        };
+        Error::UnknownProduct { name, hint }
+    }
+
+    fn execution_error(&self, principal: &Principal, e: DataFusionError) -> Error {
+        if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) {
+            return Error::MemoryLimit {
+                limit_mb: self.settings.access.query_memory_mb,
+            };
+        }
+        if principal.admin {
+            return Error::Plan { message: e.to_string() };
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        tracing::warn!(error_id = %id, principal = %principal.name, error = %e, "query failed while running");
+        Error::Execution { id }
+    }
+}
+
+fn internal(label: &str) -> impl Fn(DataFusionError) -> Error + '_ {
+    move |e| Error::Internal(format!("secured view of `{label}`: {e}"))
+}
+
+/// Planning errors are about the query the caller wrote, over the views it may see.
+fn plan_error(e: DataFusionError) -> Error {
+    Error::Plan {
+        message: e.to_string(),
+    }
+}
+
+/// Registers a view under the name the query uses: `domain.name` in a schema per
+/// domain, anything else (majors, points in time) as one quoted name.
+fn register(ctx: &SessionContext, reference: &TableReference, provider: Arc<dyn TableProvider>) -> Result<()> {
+    if let TableReference::Partial { schema, .. } = reference {
+        let catalog = ctx
+            .catalog("datafusion")
+            .ok_or_else(|| Error::Internal("the default catalog is missing".into()))?;
+        if catalog.schema(schema).is_none() {
+            catalog
+                .register_schema(schema, Arc::new(MemorySchemaProvider::new()))
+                .map_err(|e| Error::Internal(format!("schema `{schema}`: {e}")))?;
+        }
+    }
+    ctx.register_table(reference.clone(), provider)
+        .map_err(|e| Error::Internal(format!("registering `{reference}`: {e}")))?;
+    Ok(())
+}
+
+/// `label.column` for every column read from storage.
+fn scanned_columns(plan: &LogicalPlan) -> Vec<String> {
+    let mut out = Vec::new();
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            for f in scan.projected_schema.fields() {
+                let c = format!("{}.{}", scan.table_name.table(), f.name());
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}

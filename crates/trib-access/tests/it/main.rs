@@ -1,0 +1,387 @@
+//! The read path on the example project's real Delta tables: what each role sees of
+//! `orders.orders` (masked, hidden, filtered), the escape attempts the sandbox refuses,
+//! time travel, and the audit of it all.
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use trib_access::{Error, Gateway, Principal, QueryPath};
+use trib_engine::Engine;
+use trib_ingest::dead_letter::Provenance;
+use trib_ingest::{Format, Ingestor};
+use trib_lake::Lake;
+use trib_spec::Project;
+
+/// The example project (`trib init`'s template) in a temporary directory, with
+/// `edit` applied to its settings.
+fn example(edit: impl Fn(String) -> String) -> (tempfile::TempDir, Project) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let template = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../trib/template");
+    copy_dir(&template, tmp.path());
+    let settings = tmp.path().join("trib.toml");
+    let text = std::fs::read_to_string(&settings).expect("settings");
+    std::fs::write(&settings, edit(text.replace("{{name}}", "shop"))).expect("settings");
+    let project = trib_spec::load_project(tmp.path()).expect("project");
+    assert!(!project.diagnostics.has_errors(), "{:?}", project.diagnostics);
+    (tmp, project)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir").flatten() {
+        let target: PathBuf = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
+}
+
+const COUNTRIES: [&str; 6] = ["DE", "FR", "US", "GB", "NL", "JP"];
+const EU: [&str; 5] = ["DE", "FR", "NL", "ES", "IT"];
+
+/// Order `i`: its country cycles through [`COUNTRIES`]; customer `i % 7` has one email.
+fn order(i: usize) -> String {
+    format!(
+        r#"{{"order_id":"o-{i:03}","customer_id":"c-{}","customer_email":"c{}@example.com","country":"{}","status":"placed","amount":"{}.50","currency":"EUR","ordered_at":"2026-03-15T10:{:02}:00Z","updated_at":"2026-03-15T10:{:02}:00Z"}}"#,
+        i % 7,
+        i % 7,
+        COUNTRIES[i % COUNTRIES.len()],
+        10 + i,
+        i % 60,
+        i % 60
+    )
+}
+
+async fn ingest(lake: &Lake, project: &Project, orders: std::ops::Range<usize>) {
+    let c = project
+        .contracts()
+        .find(|c| c.product.value.to_string() == "orders.orders_raw")
+        .expect("orders_raw");
+    let mut ing = Ingestor::open(lake, c).await.expect("ingestor");
+    let body: String = orders.clone().map(|i| order(i) + "\n").collect();
+    let p = Provenance {
+        received_at_micros: 0,
+        source: "test".into(),
+        batch_id: format!("b{}", orders.start),
+    };
+    let r = ing.ingest(Format::Ndjson, body.as_bytes(), &p, None).await.expect("ingest");
+    assert_eq!(r.accepted as usize, orders.len(), "{r:?}");
+}
+
+/// 60 orders in bronze (two commits) and carried to silver.
+async fn setup(edit: impl Fn(String) -> String) -> (tempfile::TempDir, Project, Gateway) {
+    let (tmp, project) = example(edit);
+    let lake = Lake::from_settings(&project.settings.storage, &project.dir).expect("lake");
+    ingest(&lake, &project, 0..40).await;
+    ingest(&lake, &project, 40..60).await;
+    Engine::new(lake.clone(), &project)
+        .run(&("orders.orders".to_string(), 1))
+        .await
+        .expect("run");
+    let gateway = Gateway::new(lake, &project).expect("gateway");
+    (tmp, project, gateway)
+}
+
+fn principal(project: &Project, role: &str) -> Principal {
+    Principal::with_roles(format!("test:{role}"), [role.to_string()], &project.settings)
+}
+
+fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let Some(col) = b.column_by_name(column) else {
+            panic!("no column `{column}` in {:?}", b.schema())
+        };
+        let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8).expect("text");
+        let col = col.as_string::<i32>();
+        out.extend((0..col.len()).map(|i| col.is_valid(i).then(|| col.value(i).to_string())));
+    }
+    out
+}
+
+fn columns(batches: &[RecordBatch]) -> Vec<String> {
+    batches
+        .first()
+        .map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn each_role_sees_what_its_grants_allow() {
+    let (_tmp, project, gateway) = setup(|s| s).await;
+    let sql = "SELECT * FROM orders.orders ORDER BY order_id";
+    let all_emails: Vec<Option<String>> = (0..60).map(|i| Some(format!("c{}@example.com", i % 7))).collect();
+
+    // Admin (the local identity) and the owning team: everything.
+    for who in [Principal::local(&project.settings), principal(&project, "orders-data-team")] {
+        let r = gateway.query(&who, sql, QueryPath::Cli).await.expect("full read");
+        assert_eq!(r.rows, 60, "{}", who.name);
+        assert_eq!(strings(&r.batches, "customer_email"), all_emails, "{}", who.name);
+    }
+    // PII clearance: emails in clear.
+    let care = gateway
+        .query(&principal(&project, "customer-care"), sql, QueryPath::Cli)
+        .await
+        .expect("customer-care");
+    assert_eq!(strings(&care.batches, "customer_email"), all_emails);
+    assert!(care.warnings.is_empty(), "{:?}", care.warnings);
+
+    // Cleared for confidential columns but not PII: the column is there, masked.
+    let analysts = gateway
+        .query(&principal(&project, "orders-analysts"), sql, QueryPath::Cli)
+        .await
+        .expect("orders-analysts");
+    assert_eq!(analysts.rows, 60);
+    assert!(strings(&analysts.batches, "customer_email").iter().all(Option::is_none));
+    assert_eq!(strings(&analysts.batches, "customer_id"), {
+        (0..60).map(|i| Some(format!("c-{}", i % 7))).collect::<Vec<_>>()
+    });
+    assert!(analysts.warnings.iter().any(|w| w.contains("masked")), "{:?}", analysts.warnings);
+
+    // Internal clearance and a row filter: no email column, European rows only.
+    let eu = gateway
+        .query(&principal(&project, "eu-analysts"), sql, QueryPath::Cli)
+        .await
+        .expect("eu-analysts");
+    assert!(!columns(&eu.batches).contains(&"customer_email".to_string()));
+    let want: Vec<Option<String>> = (0..60)
+        .filter(|i| EU.contains(&COUNTRIES[i % COUNTRIES.len()]))
+        .map(|i| Some(format!("o-{i:03}")))
+        .collect();
+    assert_eq!(strings(&eu.batches, "order_id"), want);
+    // Aggregates see the filtered rows only, too.
+    let counted = gateway
+        .query(
+            &principal(&project, "eu-analysts"),
+            "SELECT country, count(*) AS n FROM orders.orders GROUP BY country ORDER BY country",
+            QueryPath::Cli,
+        )
+        .await
+        .expect("count");
+    let countries: BTreeSet<String> = strings(&counted.batches, "country").into_iter().flatten().collect();
+    assert_eq!(countries, ["DE", "FR", "NL"].map(String::from).into_iter().collect());
+
+    // No grant at all.
+    let err = gateway
+        .query(&principal(&project, "marketing"), sql, QueryPath::Cli)
+        .await
+        .expect_err("marketing has no grant");
+    assert!(matches!(err, Error::Forbidden { .. }), "{err}");
+    assert!(err.to_string().contains("orders-data-team"), "names the owner to ask: {err}");
+}
+
+#[tokio::test]
+async fn hashed_masks_keep_joins_and_hide_values() {
+    let (_tmp, project, gateway) = setup(|s| s.replace("pii_mask = \"null\"", "pii_mask = \"hash\"")).await;
+    let r = gateway
+        .query(
+            &principal(&project, "orders-analysts"),
+            "SELECT order_id, customer_id, customer_email FROM orders.orders ORDER BY order_id",
+            QueryPath::Cli,
+        )
+        .await
+        .expect("masked read");
+    let ids = strings(&r.batches, "customer_id");
+    let masked = strings(&r.batches, "customer_email");
+    for (id, m) in ids.iter().zip(&masked) {
+        let m = m.as_deref().expect("hashed, not null");
+        assert_eq!(m.len(), 32, "{m}");
+        assert!(!m.contains('@'), "{m}");
+        // Same customer, same email, same hash; another customer, another hash.
+        for (id2, m2) in ids.iter().zip(&masked) {
+            assert_eq!(id == id2, Some(m) == m2.as_deref());
+        }
+    }
+    // The mask function is not callable by name.
+    let err = gateway
+        .query(
+            &principal(&project, "orders-analysts"),
+            "SELECT mask(customer_id) FROM orders.orders",
+            QueryPath::Cli,
+        )
+        .await
+        .expect_err("mask is not a function");
+    assert!(matches!(err, Error::Plan { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn escape_attempts_are_refused() {
+    let (_tmp, project, gateway) = setup(|s| s).await;
+    let analyst = principal(&project, "orders-analysts");
+    let eu = principal(&project, "eu-analysts");
+    let attempts: &[(&Principal, &str)] = &[
+        (&analyst, "DROP TABLE orders.orders"),
+        (&analyst, "DELETE FROM orders.orders"),
+        (&analyst, "INSERT INTO orders.orders (order_id) VALUES ('x')"),
+        (&analyst, "UPDATE orders.orders SET status = 'x'"),
+        (&analyst, "CREATE EXTERNAL TABLE p STORED AS CSV LOCATION '/etc/passwd'"),
+        (&analyst, "CREATE TABLE t AS SELECT * FROM orders.orders"),
+        (&analyst, "CREATE VIEW v AS SELECT * FROM orders.orders"),
+        (&analyst, "COPY orders.orders TO '/tmp/leak.csv'"),
+        (&analyst, "COPY (SELECT * FROM orders.orders) TO '/tmp/leak.parquet'"),
+        (&analyst, "SET datafusion.execution.batch_size = 1"),
+        (&analyst, "EXPLAIN SELECT * FROM orders.orders"),
+        (&analyst, "SELECT 1; DROP TABLE orders.orders"),
+        (&analyst, "SELECT * FROM '/etc/passwd'"),
+        (&analyst, "SELECT * FROM \"/etc/passwd\""),
+        (&analyst, "SELECT * FROM read_csv('/etc/passwd')"),
+        (&analyst, "SELECT * FROM read_parquet('x.parquet')"),
+        (&analyst, "SELECT * FROM generate_series(1, 3)"),
+        (&analyst, "SELECT * FROM information_schema.tables"),
+        (&analyst, "SELECT * FROM datafusion.orders.orders"),
+        (&analyst, "SELECT * FROM _trib.audit"),
+        // Products the analyst has no grant for, however they are written.
+        (&analyst, "SELECT * FROM web.clicks"),
+        (&analyst, "SELECT * FROM \"web\".\"clicks\""),
+        (&analyst, "SELECT * FROM WEB.CLICKS"),
+        (&analyst, "SELECT o.order_id FROM orders.orders o JOIN web.clicks c ON o.customer_id = c.user_id"),
+        (&analyst, "SELECT order_id FROM orders.orders /* web.clicks */ UNION ALL SELECT url FROM web.clicks"),
+        (&analyst, "SELECT * FROM orders.orders WHERE order_id IN (SELECT user_id FROM web.clicks_raw)"),
+        (&analyst, "WITH c AS (SELECT * FROM web.clicks) SELECT * FROM c"),
+        (&analyst, "SELECT * FROM finance.monthly_revenue"),
+        // A column the role may not see is not there, under any spelling.
+        (&eu, "SELECT customer_email FROM orders.orders"),
+        (&eu, "SELECT \"customer_email\" FROM orders.orders"),
+        (&eu, "SELECT o.customer_email FROM orders.orders o"),
+        (&eu, "SELECT count(*) FROM orders.orders WHERE customer_email LIKE 'c1%'"),
+    ];
+    for (who, sql) in attempts {
+        let err = gateway
+            .query(who, sql, QueryPath::Cli)
+            .await
+            .expect_err(&format!("must be refused: {sql}"));
+        let text = err.to_string();
+        assert!(err.is_user_error() || err.is_denied(), "{sql}: refused as a fault: {text}");
+        assert!(!text.contains("@example.com"), "{sql}: leaks an email: {text}");
+        assert!(!text.is_empty(), "{sql}");
+    }
+    // Nothing was written anywhere.
+    assert!(!Path::new("/tmp/leak.csv").exists() && !Path::new("/tmp/leak.parquet").exists());
+
+    // Errors do not quote rows the caller may not see: casting the country to a number
+    // fails on the first row; the message must not name a country outside the filter.
+    let err = gateway
+        .query(&eu, "SELECT CAST(country AS INT) FROM orders.orders", QueryPath::Cli)
+        .await
+        .expect_err("cast fails");
+    let text = err.to_string();
+    for c in COUNTRIES {
+        assert!(!text.contains(&format!("'{c}'")), "{text}");
+    }
+    assert!(matches!(err, Error::Execution { .. }), "{err}");
+    // The filter still holds when the caller filters on the same column.
+    let r = gateway
+        .query(&eu, "SELECT order_id FROM orders.orders WHERE country = 'US'", QueryPath::Cli)
+        .await
+        .expect("query");
+    assert_eq!(r.rows, 0);
+}
+
+#[tokio::test]
+async fn time_travel_by_version_time_and_major() {
+    let (_tmp, project, gateway) = setup(|s| s).await;
+    let admin = Principal::local(&project.settings);
+    let count = |sql: &'static str| {
+        let gateway = &gateway;
+        let admin = &admin;
+        async move {
+            let r = gateway.query(admin, sql, QueryPath::Cli).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            strings(&r.batches, "n")[0].clone().expect("count").parse::<u64>().expect("number")
+        }
+    };
+    // Version 0 creates the table; 1 and 2 are the two ingests.
+    assert_eq!(count("SELECT count(*) AS n FROM orders.orders_raw VERSION AS OF 1").await, 40);
+    assert_eq!(count("SELECT count(*) AS n FROM orders.orders_raw VERSION AS OF 2").await, 60);
+    assert_eq!(count("SELECT count(*) AS n FROM \"orders.orders_raw@v1@1\"").await, 40);
+    assert_eq!(count("SELECT count(*) AS n FROM orders.orders_raw@v1").await, 60);
+    // A time after the last commit reads the newest version; one before the first fails.
+    assert_eq!(
+        count("SELECT count(*) AS n FROM orders.orders_raw FOR SYSTEM_TIME AS OF '2100-01-01T00:00:00Z'").await,
+        60
+    );
+    assert_eq!(
+        count("SELECT count(*) AS n FROM orders.orders_raw TIMESTAMP AS OF '2100-01-01 00:00:00'").await,
+        60
+    );
+    let err = gateway
+        .query(
+            &admin,
+            "SELECT * FROM orders.orders_raw FOR SYSTEM_TIME AS OF '2001-01-01T00:00:00Z'",
+            QueryPath::Cli,
+        )
+        .await
+        .expect_err("before the table existed");
+    assert!(matches!(err, Error::TimeTravel { .. }), "{err}");
+    let err = gateway
+        .query(&admin, "SELECT * FROM orders.orders_raw VERSION AS OF 99", QueryPath::Cli)
+        .await
+        .expect_err("no such version");
+    assert!(matches!(err, Error::TimeTravel { .. }), "{err}");
+    let err = gateway
+        .query(&admin, "SELECT * FROM orders.orders_raw@v7", QueryPath::Cli)
+        .await
+        .expect_err("no such major");
+    assert!(err.to_string().contains("orders.orders_raw@v1"), "{err}");
+    // Masks and filters hold in the past too.
+    let r = gateway
+        .query(
+            &principal(&project, "orders-analysts"),
+            "SELECT customer_email FROM orders.orders_raw VERSION AS OF 1",
+            QueryPath::Cli,
+        )
+        .await
+        .expect("past read");
+    assert_eq!(r.rows, 40);
+    assert!(strings(&r.batches, "customer_email").iter().all(Option::is_none));
+}
+
+#[tokio::test]
+async fn every_read_is_audited_and_only_admins_read_the_audit() {
+    let (_tmp, project, gateway) = setup(|s| s).await;
+    let analyst = principal(&project, "orders-analysts");
+    gateway
+        .query(&analyst, "SELECT order_id, status FROM orders.orders", QueryPath::Http)
+        .await
+        .expect("read");
+    gateway
+        .query(&analyst, "SELECT * FROM web.clicks", QueryPath::Postgres)
+        .await
+        .expect_err("denied");
+    let admin = Principal::local(&project.settings);
+    let r = gateway
+        .query(
+            &admin,
+            "SELECT principal, path, outcome, rows, products, columns, query FROM _trib.audit \
+             WHERE principal = 'test:orders-analysts' ORDER BY at",
+            QueryPath::Cli,
+        )
+        .await
+        .expect("admin reads the audit");
+    assert_eq!(strings(&r.batches, "outcome"), [Some("ok".into()), Some("denied".into())]);
+    assert_eq!(strings(&r.batches, "path"), [Some("http".into()), Some("postgres".into())]);
+    assert_eq!(strings(&r.batches, "rows")[0].as_deref(), Some("60"));
+    let list = |name: &str| -> Vec<String> {
+        let column = r.batches[0].column_by_name(name).expect("list column");
+        let values = column.as_list::<i32>().value(0);
+        let values = arrow::compute::cast(&values, &arrow::datatypes::DataType::Utf8).expect("text");
+        values.as_string::<i32>().iter().flatten().map(String::from).collect()
+    };
+    assert_eq!(list("products"), ["orders.orders@v1"]);
+    let cols = list("columns");
+    let cols: BTreeSet<&str> = cols.iter().map(String::as_str).collect();
+    assert_eq!(
+        cols,
+        ["orders.orders@v1.order_id", "orders.orders@v1.status"].into_iter().collect()
+    );
+    let err = gateway
+        .query(&analyst, "SELECT * FROM _trib.audit", QueryPath::Cli)
+        .await
+        .expect_err("not an admin");
+    assert!(matches!(err, Error::NotPermitted { .. }), "{err}");
+    // Acting as a role is for admins, and then sees what the role sees.
+    assert!(analyst.act_as("customer-care", &project.settings).is_err());
+    let as_care = admin.act_as("customer-care", &project.settings).expect("admin acts");
+    assert!(!as_care.admin);
+}
