@@ -39,7 +39,11 @@ pub struct AuditEntry {
 pub fn audit_schema() -> SchemaRef {
     let list = || DataType::List(Arc::new(Field::new("element", DataType::Utf8, true)));
     Arc::new(Schema::new(vec![
-        Field::new("at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            "at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("principal", DataType::Utf8, false),
         Field::new("roles", list(), true),
         Field::new("path", DataType::Utf8, false),

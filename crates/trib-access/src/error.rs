@@ -17,7 +17,9 @@ pub enum Error {
     #[error("no product `{name}`\nhint: {hint}")]
     UnknownProduct { name: String, hint: String },
     /// A product the principal has no grant for.
-    #[error("`{principal}` may not read `{product}`\nhint: ask its owner `{owner}` for a grant (the contract's `access` list)")]
+    #[error(
+        "`{principal}` may not read `{product}`\nhint: ask its owner `{owner}` for a grant (the contract's `access` list)"
+    )]
     Forbidden {
         principal: String,
         product: String,
@@ -46,11 +48,17 @@ pub enum Error {
     Plan { message: String },
     /// The query failed while running. The cause is logged under `id`, not returned:
     /// it may quote values of rows the caller may not see.
-    #[error("the query failed while running (error id {id})\nhint: the server log has the cause under this id; an admin sees it in the reply")]
+    #[error(
+        "the query failed while running (error id {id})\nhint: the server log has the cause under this id; an admin sees it in the reply"
+    )]
     Execution { id: String },
-    #[error("the query needed more than its {limit_mb} MiB memory limit\nhint: select fewer columns or rows, or raise `access.query_memory_mb` in trib.toml")]
+    #[error(
+        "the query needed more than its {limit_mb} MiB memory limit\nhint: select fewer columns or rows, or raise `access.query_memory_mb` in trib.toml"
+    )]
     MemoryLimit { limit_mb: u64 },
-    #[error("the query ran longer than its {seconds} s limit and was stopped\nhint: narrow it, or raise `access.query_timeout_s` in trib.toml")]
+    #[error(
+        "the query ran longer than its {seconds} s limit and was stopped\nhint: narrow it, or raise `access.query_timeout_s` in trib.toml"
+    )]
     Timeout { seconds: u64 },
     /// A bearer token that is malformed or unknown.
     #[error("the token is not valid\nhint: create one with `trib token create`")]

@@ -11,6 +11,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{MemorySchemaProvider, TableProvider};
 use datafusion::common::ScalarValue;
+use datafusion::common::TableReference;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::error::DataFusionError;
@@ -18,7 +19,6 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, ScalarUDF, cast, lit};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use datafusion::common::TableReference;
 use deltalake::DeltaTable;
 use sqlparser::parser::Parser;
 use std::collections::{BTreeMap, HashMap};
@@ -228,7 +228,8 @@ impl Gateway {
     /// A session that knows nothing but what is registered into it: no files, no
     /// `information_schema`, its own memory pool.
     fn session(&self) -> Result<SessionContext> {
-        let limit = usize::try_from(self.settings.access.query_memory_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+        let limit =
+            usize::try_from(self.settings.access.query_memory_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(limit, 1.0)
             .build_arc()
@@ -376,12 +377,10 @@ impl Gateway {
         let url = self.lake.system_url(AUDIT_TABLE);
         let table = match trib_lake::ProductTable::open_url(&self.lake, url, "_trib.audit").await {
             Ok(t) => t,
-            Err(_) => {
-                trib_lake::ProductTable::open_or_create_system(&self.lake, AUDIT_TABLE, crate::audit_schema())
-                    .await?
-                    .delta()
-                    .clone()
-            }
+            Err(_) => trib_lake::ProductTable::open_or_create_system(&self.lake, AUDIT_TABLE, crate::audit_schema())
+                .await?
+                .delta()
+                .clone(),
         };
         table
             .update_datafusion_session(&ctx.state())
@@ -461,9 +460,7 @@ fn internal(label: &str) -> impl Fn(DataFusionError) -> Error + '_ {
 
 /// Planning errors are about the query the caller wrote, over the views it may see.
 fn plan_error(e: DataFusionError) -> Error {
-    Error::Plan {
-        message: e.to_string(),
-    }
+    Error::Plan { message: e.to_string() }
 }
 
 /// Registers a view under the name the query uses: `domain.name` in a schema per

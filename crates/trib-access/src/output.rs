@@ -119,7 +119,9 @@ pub fn encode(schema: &SchemaRef, batches: &[RecordBatch], format: Format) -> Re
             w.finish().map_err(|e| err(&e))?;
         }
         Format::Csv => {
-            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            let mut w = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
             if batches.is_empty() {
                 // The header alone still says which columns there are.
                 w.write(&RecordBatch::new_empty(schema.clone())).map_err(|e| err(&e))?;
@@ -136,8 +138,7 @@ pub fn encode(schema: &SchemaRef, batches: &[RecordBatch], format: Format) -> Re
             w.close().map_err(|e| err(&e))?;
         }
         Format::Arrow => {
-            let mut w =
-                datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut out, schema).map_err(|e| err(&e))?;
+            let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut out, schema).map_err(|e| err(&e))?;
             for b in batches {
                 w.write(b).map_err(|e| err(&e))?;
             }

@@ -52,7 +52,12 @@ pub fn parse_as_of(text: &str) -> Option<AsOf> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(AsOf::Timestamp(t.with_timezone(&Utc)));
     }
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
             return Some(AsOf::Timestamp(t.and_utc()));
         }
@@ -337,9 +342,11 @@ mod tests {
         assert_eq!(r[0].reference, TableReference::partial("orders", "orders"));
         assert_eq!((r[1].product.as_str(), r[1].major), ("orders.orders_raw", Some(1)));
 
-        let (r, sql) = relations("SELECT orders.id FROM orders.orders FOR SYSTEM_TIME AS OF '2026-03-15T14:00:00Z'")
-            .expect("ok");
-        let t = DateTime::parse_from_rfc3339("2026-03-15T14:00:00Z").expect("time").with_timezone(&Utc);
+        let (r, sql) =
+            relations("SELECT orders.id FROM orders.orders FOR SYSTEM_TIME AS OF '2026-03-15T14:00:00Z'").expect("ok");
+        let t = DateTime::parse_from_rfc3339("2026-03-15T14:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
         assert_eq!(r[0].as_of, Some(AsOf::Timestamp(t)));
         assert!(sql.contains("AS orders"), "{sql}");
         assert!(!sql.contains("SYSTEM_TIME"), "{sql}");
@@ -347,7 +354,9 @@ mod tests {
         let (r, _) = relations("SELECT * FROM orders.orders VERSION AS OF 3").expect("ok");
         assert_eq!(r[0].as_of, Some(AsOf::Version(3)));
         let (r, _) = relations("SELECT * FROM orders.orders TIMESTAMP AS OF '2026-03-15'").expect("ok");
-        let midnight = DateTime::parse_from_rfc3339("2026-03-15T00:00:00Z").expect("time").with_timezone(&Utc);
+        let midnight = DateTime::parse_from_rfc3339("2026-03-15T00:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
         assert_eq!(r[0].as_of, Some(AsOf::Timestamp(midnight)));
         let (r, _) = relations("SELECT * FROM \"orders.orders@v2@2026-03-15 14:00:00\"").expect("ok");
         assert_eq!(r[0].major, Some(2));
@@ -363,7 +372,10 @@ mod tests {
         let names: Vec<_> = r.iter().map(|r| r.product.as_str()).collect();
         assert_eq!(names, ["orders.orders", "web.clicks"]);
 
-        assert!(matches!(relations("DROP TABLE orders.orders"), Err(Error::NotReadOnly { .. })));
+        assert!(matches!(
+            relations("DROP TABLE orders.orders"),
+            Err(Error::NotReadOnly { .. })
+        ));
         assert!(matches!(
             relations("SELECT * FROM read_csv('/etc/passwd')"),
             Err(Error::Refused { .. })

@@ -68,11 +68,7 @@ impl TokenStore {
             });
         }
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-        let secret = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
+        let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         let token = format!("{PREFIX}{id}_{secret}");
         let record = TokenRecord {
             id,
@@ -198,8 +194,14 @@ mod tests {
         assert_eq!(p.roles.iter().collect::<Vec<_>>(), ["orders-analysts"]);
         assert!(!p.admin);
         let forged = format!("{}x", &token[..token.len() - 1]);
-        assert!(matches!(store.authenticate(&forged, &settings), Err(Error::InvalidToken)));
-        assert!(matches!(store.authenticate("nonsense", &settings), Err(Error::InvalidToken)));
+        assert!(matches!(
+            store.authenticate(&forged, &settings),
+            Err(Error::InvalidToken)
+        ));
+        assert!(matches!(
+            store.authenticate("nonsense", &settings),
+            Err(Error::InvalidToken)
+        ));
         // Another store on the same file sees the revocation.
         TokenStore::open(dir.path()).revoke(&record.name).expect("revoked");
         assert!(matches!(

@@ -20,13 +20,64 @@ pub enum ApiError {
     /// Storage failed; nothing of the request is durable. Retrying is safe.
     #[error("the commit failed; nothing was stored")]
     Unavailable,
+    /// No token, or one that is not valid.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid caller without the right.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A refused or failed read, with the read path's own message and hint.
+    #[error("{message}")]
+    Read {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        hint: String,
+    },
+}
+
+impl From<trib_access::Error> for ApiError {
+    fn from(e: trib_access::Error) -> Self {
+        use trib_access::Error as E;
+        let (status, code) = match &e {
+            E::InvalidToken | E::RevokedToken { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            E::Forbidden { .. } | E::NotPermitted { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            E::UnknownProduct { .. } => (StatusCode::NOT_FOUND, "unknown_product"),
+            E::NoData { .. } => (StatusCode::NOT_FOUND, "no_data"),
+            E::Timeout { .. } => (StatusCode::REQUEST_TIMEOUT, "timeout"),
+            E::MemoryLimit { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "memory_limit"),
+            E::Execution { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "query_failed"),
+            E::NotReadOnly { .. } | E::Refused { .. } => (StatusCode::BAD_REQUEST, "refused"),
+            E::Syntax { .. } | E::Plan { .. } | E::TimeTravel { .. } => (StatusCode::BAD_REQUEST, "bad_query"),
+            E::Token { .. } | E::Io { .. } | E::Lake(_) | E::Internal(_) => {
+                tracing::error!(error = %e, "read failed");
+                return ApiError::Read {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    code: "internal",
+                    message: "the read failed on the server".into(),
+                    hint: "the server log has the cause; retry later".into(),
+                };
+            }
+        };
+        let text = e.to_string();
+        let (message, hint) = match text.split_once("\nhint: ") {
+            Some((m, h)) => (m.to_string(), h.to_string()),
+            None => (text, String::new()),
+        };
+        ApiError::Read {
+            status,
+            code,
+            message,
+            hint,
+        }
+    }
 }
 
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'a str,
     message: String,
-    hint: &'a str,
+    hint: std::borrow::Cow<'a, str>,
 }
 
 impl ApiError {
@@ -37,6 +88,9 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Read { status, .. } => *status,
         }
     }
 
@@ -48,11 +102,17 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Busy(_) => "busy",
             ApiError::Unavailable => "unavailable",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Read { code, .. } => code,
         }
     }
 
-    fn hint(&self) -> &'static str {
-        match self {
+    fn hint(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(match self {
+            ApiError::Read { hint, .. } => return std::borrow::Cow::Borrowed(hint.as_str()),
+            ApiError::Unauthorized(_) => "send `Authorization: Bearer <token>`; `trib token create` makes one",
+            ApiError::Forbidden(_) => "ask the product's owner for a grant (the contract's `access` list)",
             ApiError::UnknownProduct(_) => "GET /v1/products lists the products; events go to bronze products",
             ApiError::NotIngestible(_) => "send events to the bronze product this one is computed from",
             ApiError::UnsupportedMediaType(_) => "send application/x-ndjson, application/json (an array) or text/csv",
@@ -60,7 +120,7 @@ impl ApiError {
             ApiError::Busy(_) | ApiError::Unavailable => {
                 "retry after the time in Retry-After, with the same Idempotency-Key"
             }
-        }
+        })
     }
 }
 
@@ -72,6 +132,10 @@ impl IntoResponse for ApiError {
             hint: self.hint(),
         };
         let mut resp = (self.status(), axum::Json(body)).into_response();
+        if self.status() == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if matches!(self, ApiError::Busy(_) | ApiError::Unavailable) {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -6,6 +6,9 @@
 //!                                                                │ one Delta commit per table,
 //!   200 {accepted, dead_lettered} ◄──── after the commit ────────┘ each batch's id recorded
 //!   GET /healthz   GET /metrics (Prometheus)
+//!
+//!   GET /v1/products[/{p}[/v{major}/rows]]   POST /v1/sql ──► trib-access gateway
+//!        (Bearer token → roles; masks, row filters, sandbox, audit: see `reads`)
 //! ```
 //!
 //! A request is answered 200 only after its rows and dead letters are durable. With an
@@ -16,11 +19,13 @@
 mod error;
 mod ingest;
 pub mod metrics;
+mod reads;
 mod routes;
 
 pub use error::ApiError;
 pub use ingest::IngestHub;
-pub use routes::router;
+pub use reads::{Reads, SharedReads};
+pub use routes::{App, router};
 
 use std::time::Duration;
 
@@ -48,13 +53,39 @@ impl Default for ServerSettings {
     }
 }
 
-/// Serves until `shutdown` resolves; requests in flight finish first.
+/// Serves until `shutdown` resolves; requests in flight finish first. With `reads`,
+/// the read API is served too and its audit is committed every second and at the end.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     hub: IngestHub,
+    reads: Option<SharedReads>,
     settings: ServerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(hub, &settings);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let auditor = reads.as_ref().map(|r| r.gateway().auditor().clone());
+    let flusher = auditor.clone().map(|a| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(AUDIT_FLUSH_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = a.flush().await {
+                    tracing::error!(error = %e, "cannot commit the audit; keeping the entries for the next try");
+                }
+            }
+        })
+    });
+    let app = router(hub, reads, &settings);
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    if let Some(f) = flusher {
+        f.abort();
+    }
+    if let Some(a) = auditor
+        && let Err(e) = a.flush().await
+    {
+        tracing::error!(error = %e, "cannot commit the last audit entries");
+    }
+    served
 }
+
+/// How often the server commits the audit entries of the reads it answered.
+const AUDIT_FLUSH_EVERY: Duration = Duration::from_secs(1);

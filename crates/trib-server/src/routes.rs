@@ -3,9 +3,10 @@
 use crate::ServerSettings;
 use crate::error::ApiError;
 use crate::ingest::IngestHub;
+use crate::reads::{self, SharedReads};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json};
 use axum::routing::{get, post};
@@ -14,16 +15,38 @@ use trib_ingest::dead_letter::Provenance;
 use trib_ingest::pipeline::{Body, Pending};
 use trib_ingest::{BatchId, Format};
 
+/// What the handlers share: the ingest queues and, where reads are served, the gateway.
+#[derive(Clone)]
+pub struct App {
+    pub hub: IngestHub,
+    pub reads: Option<SharedReads>,
+}
+
+impl FromRef<App> for IngestHub {
+    fn from_ref(app: &App) -> Self {
+        app.hub.clone()
+    }
+}
+
+impl FromRef<App> for Option<SharedReads> {
+    fn from_ref(app: &App) -> Self {
+        app.reads.clone()
+    }
+}
+
 /// The application: every route, with the body limit applied.
-pub fn router(hub: IngestHub, settings: &ServerSettings) -> Router {
+pub fn router(hub: IngestHub, reads: Option<SharedReads>, settings: &ServerSettings) -> Router {
     crate::metrics::handle();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/v1/products", get(products))
+        .route("/v1/products/{product}", get(reads::describe))
+        .route("/v1/products/{product}/{version}/rows", get(reads::rows))
         .route("/v1/products/{product}/events", post(events))
+        .route("/v1/sql", post(reads::sql))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .with_state(hub)
+        .with_state(App { hub, reads })
 }
 
 async fn metrics() -> impl IntoResponse {
@@ -33,13 +56,20 @@ async fn metrics() -> impl IntoResponse {
     )
 }
 
-async fn products(State(hub): State<IngestHub>) -> impl IntoResponse {
+async fn products(
+    State(hub): State<IngestHub>,
+    State(reads): State<Option<SharedReads>>,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    if reads.is_some() {
+        return reads::list(State(reads), headers).await;
+    }
     let items: Vec<serde_json::Value> = hub
         .products()
         .into_iter()
         .map(|(name, layer)| json!({ "product": name, "layer": layer.as_str(), "events": layer == trib_spec::Layer::Bronze }))
         .collect();
-    Json(json!({ "products": items }))
+    Ok(Json(json!({ "products": items })).into_response())
 }
 
 /// Longest idempotency key accepted; keys are ids, not payloads.
@@ -47,11 +77,15 @@ const MAX_KEY_LEN: usize = 200;
 
 async fn events(
     State(hub): State<IngestHub>,
+    State(reads): State<Option<SharedReads>>,
     Path(product): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let result = accept(&hub, &product, &headers, body).await;
+    let result = match reads.as_ref().map(|r| r.check_write(&headers, &product)) {
+        Some(Err(e)) => Err(e),
+        _ => accept(&hub, &product, &headers, body).await,
+    };
     let status = match &result {
         Ok(_) => StatusCode::OK,
         Err(e) => e.status(),

@@ -207,7 +207,10 @@ fn check_project(project: &mut Project, diags: &mut Diagnostics) {
             diags.push(
                 Diagnostic::error(
                     "settings::unknown-clearance",
-                    format!("role `{}` has clearance `{c}`, which is not a classification level", r.name),
+                    format!(
+                        "role `{}` has clearance `{c}`, which is not a classification level",
+                        r.name
+                    ),
                 )
                 .with_help("use one of `public`, `internal`, `confidential`, `restricted`"),
             );

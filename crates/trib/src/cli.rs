@@ -45,6 +45,11 @@ pub enum Command {
     Run(RunArgs),
     /// Rebuild a model from the whole of its inputs (`PRODUCT+`: and its dependents).
     Replay(ReplayArgs),
+    /// Run a read-only SQL query over products, as yourself or (admins) as a role.
+    Query(QueryArgs),
+    /// Create, list and revoke API tokens (stored hashed in `.trib/tokens.json`).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Show one data product: contract, schema, lineage neighbours.
     Show(ShowArgs),
     /// Compact, Z-order, checkpoint and vacuum product tables.
@@ -179,6 +184,56 @@ pub struct ShowArgs {
     pub product: String,
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The query. Products are tables named `domain.name`; `domain.name@v1` reads an
+    /// older major version. Time travel: `FOR SYSTEM_TIME AS OF '2026-03-15T14:00:00Z'`,
+    /// `TIMESTAMP AS OF '2026-03-15 14:00:00'` or `VERSION AS OF 12` after the name.
+    pub sql: String,
+    /// table, json, ndjson, csv, parquet or arrow (an Arrow IPC stream).
+    #[arg(long, default_value = "table")]
+    pub format: trib_access::Format,
+    /// Run as this role, to see what its members see (admins only).
+    #[arg(long = "as", value_name = "ROLE")]
+    pub as_role: Option<String>,
+    /// Run as the holder of this token instead of the local identity.
+    #[arg(long, env = "TRIB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once and only its hash is kept.
+    Create(TokenCreateArgs),
+    /// List tokens (ids, names, roles; never the tokens).
+    List(TokenListArgs),
+    /// Revoke a token by id or name; a running server refuses it at once.
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// A name for whoever holds it, e.g. `bi-dashboard`.
+    pub name: String,
+    /// Role it carries (repeat for several): a role of trib.toml, an owning team, or `admin`.
+    #[arg(long = "role", required = true)]
+    pub roles: Vec<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id or name.
+    pub token: String,
 }
 
 #[derive(Debug, Subcommand)]

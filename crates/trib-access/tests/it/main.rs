@@ -66,7 +66,10 @@ async fn ingest(lake: &Lake, project: &Project, orders: std::ops::Range<usize>) 
         source: "test".into(),
         batch_id: format!("b{}", orders.start),
     };
-    let r = ing.ingest(Format::Ndjson, body.as_bytes(), &p, None).await.expect("ingest");
+    let r = ing
+        .ingest(Format::Ndjson, body.as_bytes(), &p, None)
+        .await
+        .expect("ingest");
     assert_eq!(r.accepted as usize, orders.len(), "{r:?}");
 }
 
@@ -115,7 +118,10 @@ async fn each_role_sees_what_its_grants_allow() {
     let all_emails: Vec<Option<String>> = (0..60).map(|i| Some(format!("c{}@example.com", i % 7))).collect();
 
     // Admin (the local identity) and the owning team: everything.
-    for who in [Principal::local(&project.settings), principal(&project, "orders-data-team")] {
+    for who in [
+        Principal::local(&project.settings),
+        principal(&project, "orders-data-team"),
+    ] {
         let r = gateway.query(&who, sql, QueryPath::Cli).await.expect("full read");
         assert_eq!(r.rows, 60, "{}", who.name);
         assert_eq!(strings(&r.batches, "customer_email"), all_emails, "{}", who.name);
@@ -138,7 +144,11 @@ async fn each_role_sees_what_its_grants_allow() {
     assert_eq!(strings(&analysts.batches, "customer_id"), {
         (0..60).map(|i| Some(format!("c-{}", i % 7))).collect::<Vec<_>>()
     });
-    assert!(analysts.warnings.iter().any(|w| w.contains("masked")), "{:?}", analysts.warnings);
+    assert!(
+        analysts.warnings.iter().any(|w| w.contains("masked")),
+        "{:?}",
+        analysts.warnings
+    );
 
     // Internal clearance and a row filter: no email column, European rows only.
     let eu = gateway
@@ -169,7 +179,10 @@ async fn each_role_sees_what_its_grants_allow() {
         .await
         .expect_err("marketing has no grant");
     assert!(matches!(err, Error::Forbidden { .. }), "{err}");
-    assert!(err.to_string().contains("orders-data-team"), "names the owner to ask: {err}");
+    assert!(
+        err.to_string().contains("orders-data-team"),
+        "names the owner to ask: {err}"
+    );
 }
 
 #[tokio::test]
@@ -236,16 +249,28 @@ async fn escape_attempts_are_refused() {
         (&analyst, "SELECT * FROM web.clicks"),
         (&analyst, "SELECT * FROM \"web\".\"clicks\""),
         (&analyst, "SELECT * FROM WEB.CLICKS"),
-        (&analyst, "SELECT o.order_id FROM orders.orders o JOIN web.clicks c ON o.customer_id = c.user_id"),
-        (&analyst, "SELECT order_id FROM orders.orders /* web.clicks */ UNION ALL SELECT url FROM web.clicks"),
-        (&analyst, "SELECT * FROM orders.orders WHERE order_id IN (SELECT user_id FROM web.clicks_raw)"),
+        (
+            &analyst,
+            "SELECT o.order_id FROM orders.orders o JOIN web.clicks c ON o.customer_id = c.user_id",
+        ),
+        (
+            &analyst,
+            "SELECT order_id FROM orders.orders /* web.clicks */ UNION ALL SELECT url FROM web.clicks",
+        ),
+        (
+            &analyst,
+            "SELECT * FROM orders.orders WHERE order_id IN (SELECT user_id FROM web.clicks_raw)",
+        ),
         (&analyst, "WITH c AS (SELECT * FROM web.clicks) SELECT * FROM c"),
         (&analyst, "SELECT * FROM finance.monthly_revenue"),
         // A column the role may not see is not there, under any spelling.
         (&eu, "SELECT customer_email FROM orders.orders"),
         (&eu, "SELECT \"customer_email\" FROM orders.orders"),
         (&eu, "SELECT o.customer_email FROM orders.orders o"),
-        (&eu, "SELECT count(*) FROM orders.orders WHERE customer_email LIKE 'c1%'"),
+        (
+            &eu,
+            "SELECT count(*) FROM orders.orders WHERE customer_email LIKE 'c1%'",
+        ),
     ];
     for (who, sql) in attempts {
         let err = gateway
@@ -253,7 +278,10 @@ async fn escape_attempts_are_refused() {
             .await
             .expect_err(&format!("must be refused: {sql}"));
         let text = err.to_string();
-        assert!(err.is_user_error() || err.is_denied(), "{sql}: refused as a fault: {text}");
+        assert!(
+            err.is_user_error() || err.is_denied(),
+            "{sql}: refused as a fault: {text}"
+        );
         assert!(!text.contains("@example.com"), "{sql}: leaks an email: {text}");
         assert!(!text.is_empty(), "{sql}");
     }
@@ -273,7 +301,11 @@ async fn escape_attempts_are_refused() {
     assert!(matches!(err, Error::Execution { .. }), "{err}");
     // The filter still holds when the caller filters on the same column.
     let r = gateway
-        .query(&eu, "SELECT order_id FROM orders.orders WHERE country = 'US'", QueryPath::Cli)
+        .query(
+            &eu,
+            "SELECT order_id FROM orders.orders WHERE country = 'US'",
+            QueryPath::Cli,
+        )
         .await
         .expect("query");
     assert_eq!(r.rows, 0);
@@ -287,13 +319,26 @@ async fn time_travel_by_version_time_and_major() {
         let gateway = &gateway;
         let admin = &admin;
         async move {
-            let r = gateway.query(admin, sql, QueryPath::Cli).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-            strings(&r.batches, "n")[0].clone().expect("count").parse::<u64>().expect("number")
+            let r = gateway
+                .query(admin, sql, QueryPath::Cli)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            strings(&r.batches, "n")[0]
+                .clone()
+                .expect("count")
+                .parse::<u64>()
+                .expect("number")
         }
     };
     // Version 0 creates the table; 1 and 2 are the two ingests.
-    assert_eq!(count("SELECT count(*) AS n FROM orders.orders_raw VERSION AS OF 1").await, 40);
-    assert_eq!(count("SELECT count(*) AS n FROM orders.orders_raw VERSION AS OF 2").await, 60);
+    assert_eq!(
+        count("SELECT count(*) AS n FROM orders.orders_raw VERSION AS OF 1").await,
+        40
+    );
+    assert_eq!(
+        count("SELECT count(*) AS n FROM orders.orders_raw VERSION AS OF 2").await,
+        60
+    );
     assert_eq!(count("SELECT count(*) AS n FROM \"orders.orders_raw@v1@1\"").await, 40);
     assert_eq!(count("SELECT count(*) AS n FROM orders.orders_raw@v1").await, 60);
     // A time after the last commit reads the newest version; one before the first fails.
@@ -315,7 +360,11 @@ async fn time_travel_by_version_time_and_major() {
         .expect_err("before the table existed");
     assert!(matches!(err, Error::TimeTravel { .. }), "{err}");
     let err = gateway
-        .query(&admin, "SELECT * FROM orders.orders_raw VERSION AS OF 99", QueryPath::Cli)
+        .query(
+            &admin,
+            "SELECT * FROM orders.orders_raw VERSION AS OF 99",
+            QueryPath::Cli,
+        )
         .await
         .expect_err("no such version");
     assert!(matches!(err, Error::TimeTravel { .. }), "{err}");
@@ -359,8 +408,14 @@ async fn every_read_is_audited_and_only_admins_read_the_audit() {
         )
         .await
         .expect("admin reads the audit");
-    assert_eq!(strings(&r.batches, "outcome"), [Some("ok".into()), Some("denied".into())]);
-    assert_eq!(strings(&r.batches, "path"), [Some("http".into()), Some("postgres".into())]);
+    assert_eq!(
+        strings(&r.batches, "outcome"),
+        [Some("ok".into()), Some("denied".into())]
+    );
+    assert_eq!(
+        strings(&r.batches, "path"),
+        [Some("http".into()), Some("postgres".into())]
+    );
     assert_eq!(strings(&r.batches, "rows")[0].as_deref(), Some("60"));
     let list = |name: &str| -> Vec<String> {
         let column = r.batches[0].column_by_name(name).expect("list column");
@@ -373,7 +428,9 @@ async fn every_read_is_audited_and_only_admins_read_the_audit() {
     let cols: BTreeSet<&str> = cols.iter().map(String::as_str).collect();
     assert_eq!(
         cols,
-        ["orders.orders@v1.order_id", "orders.orders@v1.status"].into_iter().collect()
+        ["orders.orders@v1.order_id", "orders.orders@v1.status"]
+            .into_iter()
+            .collect()
     );
     let err = gateway
         .query(&analyst, "SELECT * FROM _trib.audit", QueryPath::Cli)

@@ -4,6 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 use trib_server::{IngestHub, ServerSettings};
 
+mod reads;
+
 fn contracts() -> Vec<trib_spec::Contract> {
     let dir =
         Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../trib/template/products");
@@ -35,7 +37,7 @@ impl Server {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let hub = IngestHub::start(lake, contracts(), &settings);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(trib_server::serve(listener, hub, settings, async move {
+        tokio::spawn(trib_server::serve(listener, hub, None, settings, async move {
             let _ = stopped.await;
         }));
         Self {

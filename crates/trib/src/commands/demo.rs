@@ -286,6 +286,38 @@ pub fn run(_g: &GlobalArgs, args: &DemoArgs) -> Result<Outcome> {
         anyhow::Ok(())
     })?;
 
+    println!("\n== 12. serving: the same product read by four roles (trib query --as ROLE)");
+    rt.block_on(async {
+        let gateway = trib_access::Gateway::new(lake.clone(), project)?;
+        let with_email =
+            "SELECT order_id, country, customer_email, amount FROM orders.orders ORDER BY order_id LIMIT 4";
+        let without = "SELECT order_id, country, amount FROM orders.orders ORDER BY order_id LIMIT 4";
+        for (role, why, sql) in [
+            ("customer-care", "PII clearance", with_email),
+            ("orders-analysts", "no PII clearance: masked", with_email),
+            (
+                "eu-analysts",
+                "row filter; customer_email is above its clearance",
+                without,
+            ),
+            ("marketing", "no grant", without),
+        ] {
+            let who = trib_access::Principal::with_roles(role, [role.to_string()], &project.settings);
+            println!("  as {role} ({why}): {sql}");
+            match gateway.query(&who, sql, trib_access::QueryPath::Cli).await {
+                Ok(r) => {
+                    for line in deltalake_pretty(&r.batches)?.lines() {
+                        println!("    {line}");
+                    }
+                }
+                Err(e) => println!("    refused: {}", e.to_string().lines().next().unwrap_or_default()),
+            }
+        }
+        let audited = gateway.auditor().flush().await?;
+        println!("  {audited} reads recorded in _trib.audit (admins: trib query \"SELECT * FROM _trib.audit\")");
+        anyhow::Ok(())
+    })?;
+
     println!(
         "\ndone. explore with: cd {} && trib check && trib show web.clicks",
         dir.display()
@@ -347,7 +379,7 @@ async fn http_demo(lake: trib_lake::Lake, contracts: Vec<trib_spec::Contract>) -
     let base = format!("http://{}", listener.local_addr()?);
     let hub = trib_server::IngestHub::start(lake, contracts, &settings);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(trib_server::serve(listener, hub, settings, async move {
+    let server = tokio::spawn(trib_server::serve(listener, hub, None, settings, async move {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::new();

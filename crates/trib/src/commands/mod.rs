@@ -7,9 +7,11 @@ mod diff;
 mod ingest;
 mod init;
 mod maintain;
+mod query;
 mod run;
 mod serve;
 mod show;
+mod token;
 
 use crate::Outcome;
 use crate::cli::{Cli, Command};
@@ -30,6 +32,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Ingest(a) => ingest::run(g, &a),
         Command::Run(a) => run::run(g, &a.select, a.format, false, usize::from(a.threads)),
         Command::Replay(a) => run::run(g, std::slice::from_ref(&a.product), a.format, true, 1),
+        Command::Query(a) => query::run(g, &a),
+        Command::Token(c) => token::run(g, c),
         Command::Show(a) => show::run(g, &a),
         Command::Maintain(a) => maintain::run(g, &a),
         Command::Serve(a) => serve::run(g, &a),

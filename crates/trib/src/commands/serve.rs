@@ -42,14 +42,29 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
                 stopping,
             ))
         });
+        let gateway = trib_access::Gateway::new(lake.clone(), &project)?;
+        // Only a server on loopback answers requests without a token, as the local
+        // identity (the same as the CLI's); anywhere else every request needs a token.
+        let anonymous = addr
+            .ip()
+            .is_loopback()
+            .then(|| trib_access::Principal::local(&project.settings));
+        if anonymous.is_none() {
+            eprintln!("listening beyond loopback: every request needs `Authorization: Bearer <token>`");
+        }
+        let reads = std::sync::Arc::new(trib_server::Reads::new(
+            gateway,
+            trib_access::TokenStore::open(&project.dir),
+            anonymous,
+        ));
         let hub = IngestHub::start(lake, latest, &settings);
         // The address on stdout, so scripts and tests can find an ephemeral port.
         println!("listening on http://{addr}");
         eprintln!(
-            "serving {} products; POST /v1/products/{{product}}/events, GET /metrics; Ctrl-C stops",
+            "serving {} products; POST /v1/products/{{product}}/events, GET /v1/products/{{product}}/v{{major}}/rows, POST /v1/sql, GET /metrics; Ctrl-C stops",
             hub.products().len()
         );
-        let served = trib_server::serve(listener, hub, settings, shutdown_signal()).await;
+        let served = trib_server::serve(listener, hub, Some(reads), settings, shutdown_signal()).await;
         // A model run in flight finishes (its commit is atomic either way); aborting it
         // mid-read would tear down table loads under the runtime's feet.
         let _ = stop_models.send(true);

@@ -182,6 +182,9 @@ fn demo_runs_end_to_end() {
         "10/10 import back unchanged",
         "received = bronze + dead letters for every product: yes",
         "4 of 4 batches recognised as already committed, 0 new rows",
+        "as orders-analysts (no PII clearance: masked)",
+        "refused: `marketing` may not read `orders.orders`",
+        "reads recorded in _trib.audit",
     ] {
         assert!(run.stdout.contains(needle), "missing `{needle}` in\n{}", run.stdout);
     }

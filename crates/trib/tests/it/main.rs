@@ -5,6 +5,7 @@ mod commands;
 mod crash;
 mod kafka;
 mod models;
+mod query;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
