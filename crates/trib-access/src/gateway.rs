@@ -181,15 +181,30 @@ impl Gateway {
             });
         }
         let mut statement = statements.remove(0);
+        let catalog = crate::catalog::mentions(&statement);
+        if catalog {
+            crate::catalog::rewrite(&mut statement);
+        }
         let relations = crate::relations::resolve(&mut statement)?;
 
-        let ctx = self.session()?;
         let mut warnings = Vec::new();
-        for r in &relations {
-            let (label, provider) = self.secured(&ctx, principal, r, &mut warnings).await?;
-            entry.products.push(label);
-            register(&ctx, &r.reference, provider)?;
-        }
+        let ctx = if relations.iter().any(|r| r.catalog) {
+            if relations.iter().any(|r| !r.catalog) {
+                return Err(Error::Refused {
+                    what: "reading the system catalogs and products in one query".into(),
+                    hint: "query the catalog (what is there) and the products (the data) separately".into(),
+                });
+            }
+            self.catalog_session(principal)?
+        } else {
+            let ctx = self.session(false)?;
+            for r in &relations {
+                let (label, provider) = self.secured(&ctx, principal, r, &mut warnings).await?;
+                entry.products.push(label);
+                register(&ctx, &r.reference, provider)?;
+            }
+            ctx
+        };
 
         let state = ctx.state();
         let plan = state
@@ -225,16 +240,47 @@ impl Gateway {
         })
     }
 
+    /// The catalog as `principal` sees it: products it may read, as empty tables with
+    /// the columns it sees, in `information_schema` and `pg_catalog`.
+    fn catalog_session(&self, principal: &Principal) -> Result<SessionContext> {
+        let ctx = self.session(true)?;
+        let mut entries = Vec::new();
+        for c in self.contracts.values() {
+            let fields = c.data_schema();
+            let names: Vec<String> = fields.fields().iter().map(|f| f.name().clone()).collect();
+            let Some(view) = self.grants.view(principal, c, &names) else {
+                continue;
+            };
+            let product = c.product.value.to_string();
+            let newest = self.contract(&product, None).map(Contract::major) == Some(c.major());
+            let table = if newest {
+                c.product.value.name().to_string()
+            } else {
+                format!("{}@v{}", c.product.value.name(), c.major())
+            };
+            entries.push(crate::catalog::Entry::new(
+                c.product.value.domain().to_string(),
+                table,
+                c.owner.clone(),
+                &fields,
+                &view.columns,
+                self.mask.is_some(),
+            ));
+        }
+        crate::catalog::register(&ctx, &entries)?;
+        Ok(ctx)
+    }
+
     /// A session that knows nothing but what is registered into it: no files, no
-    /// `information_schema`, its own memory pool.
-    fn session(&self) -> Result<SessionContext> {
+    /// `information_schema` (unless it is the catalog's), its own memory pool.
+    fn session(&self, information_schema: bool) -> Result<SessionContext> {
         let limit =
             usize::try_from(self.settings.access.query_memory_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(limit, 1.0)
             .build_arc()
             .map_err(|e| Error::Internal(format!("query runtime: {e}")))?;
-        let config = SessionConfig::new().with_information_schema(false);
+        let config = SessionConfig::new().with_information_schema(information_schema);
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)

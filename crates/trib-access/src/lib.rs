@@ -25,6 +25,7 @@
 //! speak HTTP or the Postgres protocol, and it never writes product data.
 
 mod audit;
+mod catalog;
 mod dialect;
 mod error;
 mod gateway;

@@ -78,6 +78,8 @@ pub struct Relation {
     pub as_of: Option<AsOf>,
     /// How the (rewritten) query names it.
     pub reference: TableReference,
+    /// A system catalog relation (`information_schema.*`, `pg_catalog.*`), not a product.
+    pub catalog: bool,
 }
 
 /// Checks that `statement` only reads, resolves every relation it reads to a product
@@ -206,6 +208,16 @@ impl Resolver {
         }
         let text: Vec<String> = parts.iter().map(normalise).collect();
         let joined = text.join(".");
+        if version.is_none() && crate::catalog::is_catalog(&text) {
+            self.relations.push(Relation {
+                product: joined,
+                major: None,
+                as_of: None,
+                reference: TableReference::bare(text.last().cloned().unwrap_or_default()),
+                catalog: true,
+            });
+            return Ok(());
+        }
         let unknown = |hint: String| Error::UnknownProduct {
             name: joined.clone(),
             hint,
@@ -277,6 +289,7 @@ impl Resolver {
             major,
             as_of,
             reference,
+            catalog: false,
         });
         Ok(())
     }
@@ -386,7 +399,7 @@ mod tests {
         ));
         assert!(matches!(
             relations("SELECT * FROM information_schema.tables"),
-            Ok((ref r, _)) if r[0].product == "information_schema.tables"
+            Ok((ref r, _)) if r[0].catalog
         ));
         assert!(matches!(
             relations("SELECT * FROM orders.orders@yesterday"),

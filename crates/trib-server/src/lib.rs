@@ -19,11 +19,13 @@
 mod error;
 mod ingest;
 pub mod metrics;
+mod pg;
 mod reads;
 mod routes;
 
 pub use error::ApiError;
 pub use ingest::IngestHub;
+pub use pg::serve_pg;
 pub use reads::{Reads, SharedReads};
 pub use routes::{App, router};
 

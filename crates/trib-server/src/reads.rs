@@ -44,6 +44,10 @@ impl Reads {
         &self.gateway
     }
 
+    pub fn tokens(&self) -> &TokenStore {
+        &self.tokens
+    }
+
     /// The caller: its bearer token, or the anonymous identity where there is one.
     pub fn principal(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
         match headers.get(header::AUTHORIZATION) {

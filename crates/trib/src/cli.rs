@@ -176,6 +176,10 @@ pub struct ServeArgs {
     /// How often models look for new input commits, in milliseconds; 0 runs no models.
     #[arg(long, env = "TRIB_MODELS_POLL_MS", default_value_t = 250)]
     pub models_poll_ms: u64,
+    /// Address for the Postgres wire protocol (psql, psycopg, BI tools; the password is
+    /// an API token), or `off`.
+    #[arg(long, env = "TRIB_PG_LISTEN", default_value = "127.0.0.1:5433")]
+    pub pg_listen: String,
 }
 
 #[derive(Debug, Args)]

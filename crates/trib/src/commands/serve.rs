@@ -57,14 +57,50 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
             trib_access::TokenStore::open(&project.dir),
             anonymous,
         ));
+        let pg = match args.pg_listen.as_str() {
+            "off" | "" => None,
+            addr => {
+                let addr: std::net::SocketAddr = addr
+                    .parse()
+                    .with_context(|| format!("`--pg-listen {addr}` is not an address such as 127.0.0.1:5433 (or `off`)"))?;
+                Some(
+                    tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("cannot listen on {addr} for the Postgres protocol (`--pg-listen off` turns it off)"))?,
+                )
+            }
+        };
         let hub = IngestHub::start(lake, latest, &settings);
-        // The address on stdout, so scripts and tests can find an ephemeral port.
+        // One stop signal for both listeners.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let pg_addr = pg.as_ref().map(tokio::net::TcpListener::local_addr).transpose()?;
+        let pg_task = pg.map(|listener| tokio::spawn(trib_server::serve_pg(listener, reads.clone(), until_stopped(stopped.clone()))));
+        // The addresses on stdout, so scripts and tests can find ephemeral ports; the
+        // HTTP line comes last and nothing follows it (a reader may stop there).
+        if let Some(a) = pg_addr {
+            println!("postgres on {a}");
+            eprintln!(
+                "postgres protocol: psql \"host={} port={} user=you\" with an API token as the password",
+                a.ip(),
+                a.port()
+            );
+        }
         println!("listening on http://{addr}");
         eprintln!(
             "serving {} products; POST /v1/products/{{product}}/events, GET /v1/products/{{product}}/v{{major}}/rows, POST /v1/sql, GET /metrics; Ctrl-C stops",
             hub.products().len()
         );
-        let served = trib_server::serve(listener, hub, Some(reads), settings, shutdown_signal()).await;
+        let served = trib_server::serve(listener, hub, Some(reads), settings, until_stopped(stopped)).await;
+        if let Some(t) = pg_task {
+            let _ = t.await;
+        }
         // A model run in flight finishes (its commit is atomic either way); aborting it
         // mid-read would tear down table loads under the runtime's feet.
         let _ = stop_models.send(true);

@@ -43,9 +43,21 @@ pub struct Example {
 /// Starts `trib serve ARGS` in `dir` and returns once it listens (its first stdout line
 /// says where; the socket is bound by then).
 pub fn serve(dir: &Path, args: &[&str], stderr: Stdio) -> Child {
+    serve_with_pg(dir, args, stderr).0
+}
+
+/// [`serve`], with the address of its Postgres listener.
+pub fn serve_with_pg(dir: &Path, args: &[&str], stderr: Stdio) -> (Child, Option<String>) {
+    // Tests run servers side by side: the Postgres port is chosen per server too.
+    let pg: &[&str] = if args.contains(&"--pg-listen") {
+        &[]
+    } else {
+        &["--pg-listen", "127.0.0.1:0"]
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_trib"))
         .arg("serve")
         .args(args)
+        .args(pg)
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -53,10 +65,19 @@ pub fn serve(dir: &Path, args: &[&str], stderr: Stdio) -> Child {
         .spawn()
         .expect("serve starts");
     let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    assert!(line.starts_with("listening on"), "{line}");
-    child
+    let mut reader = BufReader::new(stdout);
+    let mut pg_addr = None;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read");
+        if let Some(a) = line.strip_prefix("postgres on ") {
+            pg_addr = Some(a.trim().to_string());
+            continue;
+        }
+        assert!(line.starts_with("listening on"), "{line}");
+        break;
+    }
+    (child, pg_addr)
 }
 
 impl Example {
