@@ -109,25 +109,26 @@ pub(crate) fn rewrite(statement: &mut sqlparser::ast::Statement) {
                     }
                     None
                 }
-                Expr::BinaryOp { left, op, right } => match op {
-                    BinaryOperator::PGCustomBinaryOperator(parts) => {
-                        let op = match parts.last().map(String::as_str) {
-                            Some("~") => BinaryOperator::PGRegexMatch,
-                            Some("!~") => BinaryOperator::PGRegexNotMatch,
-                            Some("~*") => BinaryOperator::PGRegexIMatch,
-                            Some("!~*") => BinaryOperator::PGRegexNotIMatch,
-                            Some("=") => BinaryOperator::Eq,
-                            Some("<>") => BinaryOperator::NotEq,
-                            _ => return ControlFlow::Continue(()),
-                        };
-                        Some(Expr::BinaryOp {
-                            left: left.clone(),
-                            op,
-                            right: right.clone(),
-                        })
-                    }
-                    _ => None,
-                },
+                Expr::BinaryOp {
+                    left,
+                    op: BinaryOperator::PGCustomBinaryOperator(parts),
+                    right,
+                } => {
+                    let op = match parts.last().map(String::as_str) {
+                        Some("~") => BinaryOperator::PGRegexMatch,
+                        Some("!~") => BinaryOperator::PGRegexNotMatch,
+                        Some("~*") => BinaryOperator::PGRegexIMatch,
+                        Some("!~*") => BinaryOperator::PGRegexNotIMatch,
+                        Some("=") => BinaryOperator::Eq,
+                        Some("<>") => BinaryOperator::NotEq,
+                        _ => return ControlFlow::Continue(()),
+                    };
+                    Some(Expr::BinaryOp {
+                        left: left.clone(),
+                        op,
+                        right: right.clone(),
+                    })
+                }
                 // `array(SELECT …)` over the role catalogs: no roles, no array.
                 Expr::Function(Function { name, .. }) if name.to_string().eq_ignore_ascii_case("array") => {
                     Some(Expr::Value(sqlparser::ast::Value::Null.with_empty_span()))

@@ -4,6 +4,7 @@ mod check;
 mod commands;
 mod crash;
 mod kafka;
+mod matrix;
 mod models;
 mod query;
 
@@ -43,11 +44,11 @@ pub struct Example {
 /// Starts `trib serve ARGS` in `dir` and returns once it listens (its first stdout line
 /// says where; the socket is bound by then).
 pub fn serve(dir: &Path, args: &[&str], stderr: Stdio) -> Child {
-    serve_with_pg(dir, args, stderr).0
+    serve_with_addresses(dir, args, stderr).0
 }
 
-/// [`serve`], with the address of its Postgres listener.
-pub fn serve_with_pg(dir: &Path, args: &[&str], stderr: Stdio) -> (Child, Option<String>) {
+/// [`serve`], with its HTTP base URL and the address of its Postgres listener.
+pub fn serve_with_addresses(dir: &Path, args: &[&str], stderr: Stdio) -> (Child, String, Option<String>) {
     // Tests run servers side by side: the Postgres port is chosen per server too.
     let pg: &[&str] = if args.contains(&"--pg-listen") {
         &[]
@@ -70,14 +71,16 @@ pub fn serve_with_pg(dir: &Path, args: &[&str], stderr: Stdio) -> (Child, Option
     loop {
         let mut line = String::new();
         reader.read_line(&mut line).expect("read");
+        assert!(!line.is_empty(), "trib serve exited before listening");
         if let Some(a) = line.strip_prefix("postgres on ") {
             pg_addr = Some(a.trim().to_string());
             continue;
         }
-        assert!(line.starts_with("listening on"), "{line}");
-        break;
+        let Some(http) = line.strip_prefix("listening on ") else {
+            panic!("unexpected first output of trib serve: {line}")
+        };
+        return (child, http.trim().to_string(), pg_addr);
     }
-    (child, pg_addr)
 }
 
 impl Example {

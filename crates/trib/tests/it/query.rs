@@ -6,7 +6,7 @@ use crate::Example;
 const COUNTRIES: [&str; 3] = ["DE", "US", "FR"];
 
 /// The example project with 9 orders carried to silver.
-fn orders() -> Example {
+pub(crate) fn orders() -> Example {
     let ex = Example::init();
     let body: String = (0..9)
         .map(|i| {
