@@ -242,7 +242,10 @@ async fn escape_attempts_are_refused() {
         (&analyst, "SELECT * FROM read_csv('/etc/passwd')"),
         (&analyst, "SELECT * FROM read_parquet('x.parquet')"),
         (&analyst, "SELECT * FROM generate_series(1, 3)"),
-        (&analyst, "SELECT * FROM information_schema.tables"),
+        (
+            &analyst,
+            "SELECT * FROM information_schema.tables t JOIN orders.orders o ON true",
+        ),
         (&analyst, "SELECT * FROM datafusion.orders.orders"),
         (&analyst, "SELECT * FROM _trib.audit"),
         // Products the analyst has no grant for, however they are written.
@@ -441,4 +444,82 @@ async fn every_read_is_audited_and_only_admins_read_the_audit() {
     assert!(analyst.act_as("customer-care", &project.settings).is_err());
     let as_care = admin.act_as("customer-care", &project.settings).expect("admin acts");
     assert!(!as_care.admin);
+}
+
+#[tokio::test]
+async fn the_catalog_lists_only_what_the_caller_may_read() {
+    let (_tmp, project, gateway) = setup(|s| s).await;
+    let tables = |who: Principal| {
+        let gateway = &gateway;
+        async move {
+            let r = gateway
+                .query(
+                    &who,
+                    "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables \
+                     WHERE table_schema NOT IN ('information_schema', 'pg_catalog') ORDER BY t",
+                    QueryPath::Postgres,
+                )
+                .await
+                .expect("catalog");
+            strings(&r.batches, "t").into_iter().flatten().collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(tables(principal(&project, "eu-analysts")).await, ["orders.orders"]);
+    assert_eq!(
+        tables(principal(&project, "marketing")).await,
+        ["web.clicks", "web.clicks_raw", "web.page_views_hourly"]
+    );
+    let all = tables(Principal::local(&project.settings)).await;
+    assert_eq!(all.len(), project.contracts().count(), "{all:?}");
+
+    // Columns as the caller sees them: hidden ones are not listed.
+    let columns = gateway
+        .query(
+            &principal(&project, "eu-analysts"),
+            "SELECT column_name FROM information_schema.columns \
+             WHERE table_schema = 'orders' AND table_name = 'orders' ORDER BY ordinal_position",
+            QueryPath::Http,
+        )
+        .await
+        .expect("columns");
+    let names: Vec<String> = strings(&columns.batches, "column_name").into_iter().flatten().collect();
+    assert!(
+        names.contains(&"order_id".to_string()) && !names.contains(&"customer_email".to_string()),
+        "{names:?}"
+    );
+
+    // psql's `\\dt`, as it sends it.
+    let dt = "SELECT n.nspname as \"Schema\", c.relname as \"Name\", \
+        CASE c.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view' END as \"Type\", \
+        pg_catalog.pg_get_userbyid(c.relowner) as \"Owner\" \
+        FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+        LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam \
+        WHERE c.relkind IN ('r','p','') AND n.nspname <> 'pg_catalog' AND n.nspname !~ '^pg_toast' \
+        AND n.nspname <> 'information_schema' AND pg_catalog.pg_table_is_visible(c.oid) ORDER BY 1,2;";
+    let r = gateway
+        .query(&principal(&project, "orders-analysts"), dt, QueryPath::Postgres)
+        .await
+        .expect("\\dt");
+    let names: Vec<String> = strings(&r.batches, "Name").into_iter().flatten().collect();
+    assert_eq!(names, ["daily_revenue", "orders", "orders_raw"]);
+    assert!(
+        strings(&r.batches, "Owner")
+            .iter()
+            .all(|o| o.as_deref() == Some("orders-data-team"))
+    );
+}
+
+#[tokio::test]
+async fn queries_run_under_a_memory_limit() {
+    let (_tmp, project, gateway) = setup(|s| s.replace("query_memory_mb = 2048", "query_memory_mb = 1")).await;
+    // Collecting every order id into one list per row of a cross join cannot spill.
+    let err = gateway
+        .query(
+            &Principal::local(&project.settings),
+            "SELECT a.order_id, array_agg(b.order_id || c.order_id) FROM orders.orders a, orders.orders b, orders.orders c GROUP BY a.order_id",
+            QueryPath::Cli,
+        )
+        .await
+        .expect_err("over the limit");
+    assert!(matches!(err, Error::MemoryLimit { limit_mb: 1 }), "{err}");
 }
