@@ -3,7 +3,6 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
@@ -73,13 +72,6 @@ impl From<trib_access::Error> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    message: String,
-    hint: std::borrow::Cow<'a, str>,
-}
-
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -126,10 +118,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: self.code(),
+        let body = crate::openapi::ErrorBody {
+            error: self.code().to_string(),
             message: self.to_string(),
-            hint: self.hint(),
+            hint: self.hint().into_owned(),
         };
         let mut resp = (self.status(), axum::Json(body)).into_response();
         if self.status() == StatusCode::UNAUTHORIZED {

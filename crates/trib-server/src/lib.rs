@@ -19,6 +19,7 @@
 mod error;
 mod ingest;
 pub mod metrics;
+pub mod openapi;
 mod pg;
 mod reads;
 mod routes;

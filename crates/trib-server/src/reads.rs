@@ -12,6 +12,10 @@
 //! Answers are JSON, CSV, NDJSON, an Arrow IPC stream or Parquet by `Accept`.
 
 use crate::error::ApiError;
+use crate::openapi::{
+    ColumnDescription, GrantDescription, ProductDescription, ProductList, ProductSummary, RowsPage, SqlAnswer,
+    SqlRequest, VersionDescription,
+};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -94,28 +98,35 @@ fn address(c: &Contract) -> String {
 pub async fn list(State(reads): State<Option<SharedReads>>, headers: HeaderMap) -> Result<Response, ApiError> {
     let reads = enabled(reads)?;
     let principal = reads.principal(&headers)?;
-    let items: Vec<serde_json::Value> = reads
+    let products = reads
         .gateway
         .contracts()
-        .map(|c| {
-            json!({
-                "product": c.product.value.to_string(),
-                "version": c.version.value.to_string(),
-                "major": c.major(),
-                "domain": c.product.value.domain(),
-                "owner": c.owner,
-                "layer": c.layer.as_str(),
-                "status": c.status.as_str(),
-                "description": c.description,
-                "address": address(c),
-                "readable": reads.gateway.view(&principal, c, &[]).is_ok(),
-                "events": c.layer == trib_spec::Layer::Bronze,
-            })
+        .map(|c| ProductSummary {
+            product: c.product.value.to_string(),
+            version: c.version.value.to_string(),
+            major: c.major(),
+            domain: c.product.value.domain().to_string(),
+            owner: c.owner.clone(),
+            layer: c.layer.as_str().to_string(),
+            status: c.status.as_str().to_string(),
+            description: c.description.clone(),
+            address: address(c),
+            readable: reads.gateway.view(&principal, c, &[]).is_ok(),
+            events: c.layer == trib_spec::Layer::Bronze,
         })
         .collect();
-    Ok(axum::Json(json!({ "products": items })).into_response())
+    Ok(axum::Json(ProductList { products }).into_response())
 }
 
+/// One product: its contract's schema and grants per version, and which columns the
+/// caller sees in clear, masked or not at all.
+#[utoipa::path(get, path = "/v1/products/{product}",
+    params(("product" = String, Path, description = "`domain.name`")),
+    responses(
+        (status = 200, description = "The product", body = ProductDescription),
+        (status = 401, description = "No or a bad token", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such product", body = crate::openapi::ErrorBody),
+    ))]
 pub async fn describe(
     State(reads): State<Option<SharedReads>>,
     Path(product): Path<String>,
@@ -131,7 +142,7 @@ pub async fn describe(
     if versions.is_empty() {
         return Err(ApiError::UnknownProduct(product));
     }
-    let items: Vec<serde_json::Value> = versions
+    let described = versions
         .iter()
         .map(|c| {
             let names: Vec<String> = c.schema.iter().map(|col| col.name.value.clone()).collect();
@@ -142,54 +153,75 @@ pub async fn describe(
                 Some((_, ColumnAccess::Masked(_))) => "masked",
                 Some((_, ColumnAccess::Hidden)) => "hidden",
             };
-            let columns: Vec<serde_json::Value> = c
-                .schema
-                .iter()
-                .map(|col| {
-                    json!({
-                        "name": col.name.value,
-                        "type": col.data_type.value.to_string(),
-                        "required": col.required,
-                        "pii": col.pii,
-                        "classification": col.classification.map(|k| k.as_str()),
-                        "description": col.description,
-                        "access": seen(&col.name.value),
+            VersionDescription {
+                version: c.version.value.to_string(),
+                major: c.major(),
+                status: c.status.as_str().to_string(),
+                layer: c.layer.as_str().to_string(),
+                address: address(c),
+                key: c.key.iter().map(|k| k.value.clone()).collect(),
+                event_time: c.event_time.as_ref().map(|e| e.value.clone()),
+                columns: c
+                    .schema
+                    .iter()
+                    .map(|col| ColumnDescription {
+                        name: col.name.value.clone(),
+                        data_type: col.data_type.value.to_string(),
+                        required: col.required,
+                        pii: col.pii,
+                        classification: col.classification.map(|k| k.as_str().to_string()),
+                        description: col.description.clone(),
+                        access: seen(&col.name.value).to_string(),
                     })
-                })
-                .collect();
-            let access: Vec<serde_json::Value> = c
-                .access
-                .iter()
-                .map(|g| json!({ "role": g.role.value, "level": g.level.as_str(), "row_filter": g.row_filter.as_ref().map(|f| f.value.clone()) }))
-                .collect();
-            json!({
-                "version": c.version.value.to_string(),
-                "major": c.major(),
-                "status": c.status.as_str(),
-                "layer": c.layer.as_str(),
-                "address": address(c),
-                "key": c.key.iter().map(|k| k.value.clone()).collect::<Vec<_>>(),
-                "event_time": c.event_time.as_ref().map(|e| e.value.clone()),
-                "columns": columns,
-                "access": access,
-                "readable": view.is_some(),
-                "row_filtered": view.as_ref().is_some_and(|v| v.row_filter.is_some()),
-            })
+                    .collect(),
+                access: c
+                    .access
+                    .iter()
+                    .map(|g| GrantDescription {
+                        role: g.role.value.clone(),
+                        level: g.level.as_str().to_string(),
+                        row_filter: g.row_filter.as_ref().map(|f| f.value.clone()),
+                    })
+                    .collect(),
+                readable: view.is_some(),
+                row_filtered: view.as_ref().is_some_and(|v| v.row_filter.is_some()),
+            }
         })
         .collect();
     let latest = versions.last().copied();
-    Ok(axum::Json(json!({
-        "product": product,
-        "owner": latest.map(|c| c.owner.clone()),
-        "description": latest.and_then(|c| c.description.clone()),
-        "versions": items,
-    }))
+    Ok(axum::Json(ProductDescription {
+        product,
+        owner: latest.map(|c| c.owner.clone()),
+        description: latest.and_then(|c| c.description.clone()),
+        versions: described,
+    })
     .into_response())
 }
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 10_000;
 
+/// Rows of one product version, as the caller may see them: `columns=a,b` selects,
+/// `col=value` or `col=gt.value` (`eq`, `neq`, `gt`, `gte`, `lt`, `lte`, `like`)
+/// filters, compared as the column's type; pages in key order with `cursor`; `as_of`
+/// reads the past (a time or a table version). JSON, NDJSON, CSV, Arrow IPC or Parquet
+/// by `Accept`.
+#[utoipa::path(get, path = "/v1/products/{product}/v{major}/rows",
+    params(
+        ("product" = String, Path, description = "`domain.name`"),
+        ("major" = u64, Path, description = "Major version"),
+        ("columns" = Option<String>, Query, description = "Comma-separated columns"),
+        ("limit" = Option<u64>, Query, description = "Rows per page, 1 to 10000 (default 100)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("as_of" = Option<String>, Query, description = "A time (2026-03-15T14:00:00Z) or a table version"),
+    ),
+    responses(
+        (status = 200, description = "A page of rows", body = RowsPage),
+        (status = 400, description = "A bad parameter or query", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No or a bad token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "No grant", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such product version", body = crate::openapi::ErrorBody),
+    ))]
 pub async fn rows(
     State(reads): State<Option<SharedReads>>,
     Path((product, version)): Path<(String, String)>,
@@ -230,6 +262,19 @@ pub async fn rows(
     Ok(response)
 }
 
+/// One read-only SQL query over the products the caller may read (DataFusion's
+/// dialect; time travel with `FOR SYSTEM_TIME AS OF`, `VERSION AS OF`, `product@v1`).
+#[utoipa::path(post, path = "/v1/sql",
+    request_body(content = SqlRequest, description = "The query, as JSON or as the text body"),
+    responses(
+        (status = 200, description = "The answer", body = SqlAnswer),
+        (status = 400, description = "Not a read-only query, or a mistake in it", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No or a bad token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A product the caller may not read", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such product", body = crate::openapi::ErrorBody),
+        (status = 408, description = "Over the time limit", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Failed while running, or over the memory limit", body = crate::openapi::ErrorBody),
+    ))]
 pub async fn sql(
     State(reads): State<Option<SharedReads>>,
     headers: HeaderMap,
@@ -242,11 +287,7 @@ pub async fn sql(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"));
     let text = if is_json {
-        #[derive(serde::Deserialize)]
-        struct SqlBody {
-            sql: String,
-        }
-        serde_json::from_slice::<SqlBody>(&body)
+        serde_json::from_slice::<SqlRequest>(&body)
             .map_err(|e| ApiError::BadRequest(format!("the body must be {{\"sql\": \"...\"}}: {e}")))?
             .sql
     } else {

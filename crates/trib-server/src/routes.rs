@@ -38,7 +38,8 @@ impl FromRef<App> for Option<SharedReads> {
 pub fn router(hub: IngestHub, reads: Option<SharedReads>, settings: &ServerSettings) -> Router {
     crate::metrics::handle();
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
+        .route("/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .route("/v1/products", get(products))
         .route("/v1/products/{product}", get(reads::describe))
@@ -49,14 +50,34 @@ pub fn router(hub: IngestHub, reads: Option<SharedReads>, settings: &ServerSetti
         .with_state(App { hub, reads })
 }
 
-async fn metrics() -> impl IntoResponse {
+/// Liveness: answers while the server runs.
+#[utoipa::path(get, path = "/healthz", security(()), responses((status = 200, description = "The server runs", body = String)))]
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", security(()), responses((status = 200, description = "The OpenAPI document", body = Object)))]
+pub(crate) async fn openapi() -> impl IntoResponse {
+    use utoipa::OpenApi;
+    Json(crate::openapi::ApiDoc::openapi())
+}
+
+/// Prometheus metrics: ingest rates, dead letters, commit, ack and query durations.
+#[utoipa::path(get, path = "/metrics", security(()), responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+pub(crate) async fn metrics() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::handle().render(),
     )
 }
 
-async fn products(
+/// Every product version: address, owner, layer, status, and whether the caller may read it.
+#[utoipa::path(get, path = "/v1/products", responses(
+    (status = 200, description = "The products", body = crate::openapi::ProductList),
+    (status = 401, description = "No or a bad token", body = crate::openapi::ErrorBody),
+))]
+pub(crate) async fn products(
     State(hub): State<IngestHub>,
     State(reads): State<Option<SharedReads>>,
     headers: HeaderMap,
@@ -75,7 +96,27 @@ async fn products(
 /// Longest idempotency key accepted; keys are ids, not payloads.
 const MAX_KEY_LEN: usize = 200;
 
-async fn events(
+/// Events into a bronze product: NDJSON, a JSON array or CSV (by `Content-Type`),
+/// validated against the contract; rejects go to the dead-letter table. Answered once
+/// durable; an `Idempotency-Key` makes a retry land once.
+#[utoipa::path(post, path = "/v1/products/{product}/events",
+    params(
+        ("product" = String, Path, description = "`domain.name` of a bronze product"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request land once"),
+    ),
+    request_body(content = String, description = "Records", content_type = "application/x-ndjson"),
+    responses(
+        (status = 200, description = "Committed", body = crate::openapi::IngestAnswer),
+        (status = 400, description = "Malformed body", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No or a bad token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "No write grant", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Unknown or not a bronze product", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body too large"),
+        (status = 415, description = "Unsupported content type", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Queue full; retry after Retry-After", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Storage failed; nothing stored", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn events(
     State(hub): State<IngestHub>,
     State(reads): State<Option<SharedReads>>,
     Path(product): Path<String>,
@@ -99,7 +140,7 @@ async fn accept(
     product: &str,
     headers: &HeaderMap,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<crate::openapi::IngestAnswer>, ApiError> {
     hub.check(product)?;
     let format = match headers
         .get(header::CONTENT_TYPE)
@@ -135,21 +176,16 @@ async fn accept(
         id,
     };
     let r = hub.submit(product, pending).await?;
-    let by_reason: serde_json::Map<String, serde_json::Value> = r
-        .by_reason
-        .iter()
-        .map(|(k, v)| (k.code().to_string(), (*v).into()))
-        .collect();
-    Ok(Json(json!({
-        "product": product,
-        "received": r.received,
-        "accepted": r.accepted,
-        "dead_lettered": r.dead_lettered,
-        "dead_letters_by_reason": by_reason,
-        "expectation_warnings": r.expectation_warnings,
-        "duplicate": r.duplicate,
-        "version": r.bronze_version,
-    })))
+    Ok(Json(crate::openapi::IngestAnswer {
+        product: product.to_string(),
+        received: r.received,
+        accepted: r.accepted,
+        dead_lettered: r.dead_lettered,
+        dead_letters_by_reason: r.by_reason.iter().map(|(k, v)| (k.code().to_string(), *v)).collect(),
+        expectation_warnings: r.expectation_warnings.clone(),
+        duplicate: r.duplicate,
+        version: r.bronze_version,
+    }))
 }
 
 fn chrono_now_micros() -> i64 {

@@ -340,3 +340,59 @@ async fn tokens_are_required_checked_and_revocable() {
     let (status, _) = api.sql("owner", "SELECT * FROM nope.nothing").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route() {
+    let api = api().await;
+    // Served without a token, like /healthz.
+    let r = reqwest::get(format!("{}/v1/openapi.json", api.base))
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    let doc: serde_json::Value = r.json().await.expect("json");
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3."), "{doc}");
+    let paths: BTreeSet<&str> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for p in [
+        "/healthz",
+        "/metrics",
+        "/v1/openapi.json",
+        "/v1/products",
+        "/v1/products/{product}",
+        "/v1/products/{product}/events",
+        "/v1/products/{product}/v{major}/rows",
+        "/v1/sql",
+    ] {
+        assert!(paths.contains(p), "{p} missing from {paths:?}");
+    }
+    assert!(
+        doc["paths"]["/v1/sql"]["post"]["responses"]["403"].is_object(),
+        "{}",
+        doc["paths"]["/v1/sql"]
+    );
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for s in ["ErrorBody", "IngestAnswer", "ProductSummary", "RowsPage", "SqlAnswer"] {
+        assert!(schemas.contains_key(s), "{s}");
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    // The error body the document promises is the one errors have.
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/sql", api.base))
+        .body("SELECT 1")
+        .send()
+        .await
+        .expect("send");
+    let err: serde_json::Value = r.json().await.expect("json");
+    let promised: BTreeSet<&str> = schemas["ErrorBody"]["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let got: BTreeSet<&str> = err.as_object().expect("object").keys().map(String::as_str).collect();
+    assert_eq!(got, promised);
+}
