@@ -4,6 +4,7 @@
 use crate::audit::{AUDIT_TABLE, AuditEntry, Auditor};
 use crate::dialect::QueryDialect;
 use crate::grants::{ColumnAccess, Grants, ProductView};
+use crate::point::PointIndex;
 use crate::principal::Principal;
 use crate::relations::{AsOf, Relation};
 use crate::{Error, Result};
@@ -26,10 +27,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use trib_core::settings::{PiiMask, Settings};
 use trib_lake::Lake;
-use trib_spec::{Contract, Project, Status};
+use trib_spec::{Contract, Layer, Project, Status};
 
 pub(crate) const METRIC_QUERIES: &str = "trib_queries_total";
 const METRIC_QUERY_SECONDS: &str = "trib_query_seconds";
+const METRIC_POINT_SECONDS: &str = "trib_point_read_seconds";
+
+/// Point-read indexes by product version; `None` marks a table too large to hold.
+type PointIndexes = HashMap<(String, u64), Option<Arc<PointIndex>>>;
 
 /// The door a query came through, recorded in the audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,17 +73,21 @@ pub struct Gateway {
     contracts: BTreeMap<(String, u64), Contract>,
     grants: Grants,
     mask: Option<ScalarUDF>,
+    mask_key: Option<Arc<[u8]>>,
     auditor: Arc<Auditor>,
+    /// Point-read indexes, by product version; `None` for tables too large to hold.
+    points: tokio::sync::Mutex<PointIndexes>,
     /// Open tables, brought up to date before each query.
     tables: tokio::sync::Mutex<HashMap<(String, u64), DeltaTable>>,
 }
 
 impl Gateway {
     pub fn new(lake: Lake, project: &Project) -> Result<Self> {
-        let mask = match project.settings.access.pii_mask {
+        let mask_key = match project.settings.access.pii_mask {
             PiiMask::Null => None,
-            PiiMask::Hash => Some(crate::mask::hash_udf(crate::mask::load_key(&project.dir)?)),
+            PiiMask::Hash => Some(crate::mask::load_key(&project.dir)?),
         };
+        let mask = mask_key.clone().map(crate::mask::hash_udf);
         let contracts = project
             .contracts()
             .map(|c| ((c.product.value.to_string(), c.major()), c.clone()))
@@ -90,6 +99,8 @@ impl Gateway {
             contracts,
             grants: Grants::new(&project.settings),
             mask,
+            mask_key,
+            points: tokio::sync::Mutex::new(HashMap::new()),
             tables: tokio::sync::Mutex::new(HashMap::new()),
         })
     }
@@ -132,6 +143,171 @@ impl Gateway {
     /// Whether `principal` may send events to the product.
     pub fn may_write(&self, principal: &Principal, contract: &Contract) -> bool {
         self.grants.may_write(principal, contract)
+    }
+
+    /// The row of a silver or gold product version whose key is `key` (one value per
+    /// key column, as text), from the in-memory index, as `principal` may see it, and
+    /// audited. `None` when the product is not read this way (no key, bronze, too
+    /// large): then SQL reads it.
+    pub async fn point(
+        &self,
+        principal: &Principal,
+        product: &str,
+        major: u64,
+        key: &[String],
+        path: QueryPath,
+    ) -> Result<Option<QueryResult>> {
+        let contract = self.contract(product, Some(major)).ok_or_else(|| {
+            self.unknown(&Relation {
+                product: product.to_string(),
+                major: Some(major),
+                as_of: None,
+                reference: TableReference::bare(product),
+                catalog: false,
+            })
+        })?;
+        if contract.key.is_empty() || contract.layer == Layer::Bronze || key.len() != contract.key.len() {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let label = format!("{product}@v{major}");
+        let answer: Result<Option<QueryResult>> = async {
+            // Refuse before building anything.
+            self.view(principal, contract, &[])?;
+            let Some(index) = self.point_index(product, major).await? else {
+                return Ok(None);
+            };
+            let columns: Vec<String> = index.schema().fields().iter().map(|f| f.name().clone()).collect();
+            let view = self.view(principal, contract, &columns)?;
+            let row = index.get(key, &view, self.mask_key.as_deref())?;
+            let mut warnings = Vec::new();
+            if view.columns.iter().any(|(_, a)| matches!(a, ColumnAccess::Masked(_))) {
+                warnings.push(format!("PII columns of `{label}` are masked for `{}`", principal.name));
+            }
+            Ok(Some(QueryResult {
+                schema: row.schema(),
+                rows: row.num_rows() as u64,
+                batches: vec![row],
+                products: vec![label.clone()],
+                warnings,
+            }))
+        }
+        .await;
+        if matches!(answer, Ok(None)) {
+            return Ok(None);
+        }
+        let keys: Vec<String> = contract.key.iter().map(|k| k.value.clone()).collect();
+        let elapsed = started.elapsed();
+        let mut entry = AuditEntry {
+            at: chrono::Utc::now(),
+            principal: principal.name.clone(),
+            roles: principal.roles.iter().cloned().collect(),
+            path: path.as_str().to_string(),
+            query: format!(
+                "point read of `{label}` where ({}) = ({})",
+                keys.join(", "),
+                key.join(", ")
+            ),
+            products: vec![label],
+            columns: Vec::new(),
+            rows: 0,
+            outcome: "ok".into(),
+            message: None,
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
+        };
+        match &answer {
+            Ok(Some(r)) => {
+                entry.rows = r.rows;
+                entry.columns = r
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| format!("{}.{}", entry.products[0], f.name()))
+                    .collect();
+            }
+            Ok(None) => {}
+            Err(e) => {
+                entry.outcome = if e.is_denied() { "denied" } else { "error" }.into();
+                entry.message = Some(e.to_string());
+            }
+        }
+        metrics::histogram!(METRIC_POINT_SECONDS).record(elapsed.as_secs_f64());
+        self.auditor.record(entry);
+        answer
+    }
+
+    /// The index of a product version, built on first use.
+    async fn point_index(&self, product: &str, major: u64) -> Result<Option<Arc<PointIndex>>> {
+        let key = (product.to_string(), major);
+        if let Some(found) = self.points.lock().await.get(&key) {
+            return Ok(found.clone());
+        }
+        let built = self.build_point_index(product, major).await?;
+        self.points.lock().await.insert(key, built.clone());
+        Ok(built)
+    }
+
+    async fn build_point_index(&self, product: &str, major: u64) -> Result<Option<Arc<PointIndex>>> {
+        let Some(contract) = self.contract(product, Some(major)) else {
+            return Ok(None);
+        };
+        let table = self.table(product, major).await?;
+        let version = table.version().unwrap_or(0);
+        let rows: u64 = table
+            .snapshot()
+            .map(|s| s.log_data().iter().map(|f| f.num_records().unwrap_or(0) as u64).sum())
+            .unwrap_or(0);
+        if rows > crate::point::MAX_ROWS as u64 {
+            tracing::info!(
+                product,
+                major,
+                rows,
+                "too large to hold for point reads; they go through SQL"
+            );
+            return Ok(None);
+        }
+        let label = format!("{product}@v{major}");
+        let batches = trib_lake::query_table(&table, &label, "SELECT * FROM t").await?;
+        let schema = batches
+            .first()
+            .map(|b| b.schema())
+            .unwrap_or_else(|| Arc::new(datafusion::arrow::datatypes::Schema::empty()));
+        let batch = datafusion::arrow::compute::concat_batches(&schema, &batches)
+            .map_err(|e| Error::Internal(format!("point index of `{label}`: {e}")))?;
+        let key: Vec<String> = contract.key.iter().map(|k| k.value.clone()).collect();
+        let started = Instant::now();
+        let index = PointIndex::build(version, batch, &key)?;
+        tracing::debug!(
+            product,
+            major,
+            version,
+            rows = index.rows(),
+            ms = started.elapsed().as_millis() as u64,
+            "point index built"
+        );
+        Ok(Some(Arc::new(index)))
+    }
+
+    /// Rebuilds the point indexes whose tables have a new version; returns how many.
+    pub async fn refresh_points(&self) -> Result<usize> {
+        let held: Vec<((String, u64), u64)> = self
+            .points
+            .lock()
+            .await
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|i| (k.clone(), i.version)))
+            .collect();
+        let mut refreshed = 0;
+        for ((product, major), version) in held {
+            let table = self.table(&product, major).await?;
+            if table.version().unwrap_or(0) == version {
+                continue;
+            }
+            let built = self.build_point_index(&product, major).await?;
+            self.points.lock().await.insert((product, major), built);
+            refreshed += 1;
+        }
+        Ok(refreshed)
     }
 
     /// Runs one read-only query as `principal` and audits it, answered or not.

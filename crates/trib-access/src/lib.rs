@@ -32,6 +32,7 @@ mod gateway;
 mod grants;
 mod mask;
 mod output;
+mod point;
 mod principal;
 mod relations;
 mod tokens;

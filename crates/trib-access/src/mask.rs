@@ -82,25 +82,30 @@ impl ScalarUDFImpl for MaskHash {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::common::Result<ColumnarValue> {
         let values = args.args[0].to_array(args.number_rows)?;
-        let text = cast(&values, &DataType::Utf8)?;
-        let text = text
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| datafusion::error::DataFusionError::Internal("mask: text cast".into()))?;
-        let mut out = StringBuilder::with_capacity(text.len(), text.len() * 32);
-        for v in text.iter() {
-            match v {
-                None => out.append_null(),
-                Some(v) => {
-                    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key.0)
-                        .map_err(|e| datafusion::error::DataFusionError::Internal(format!("mask key: {e}")))?;
-                    mac.update(v.as_bytes());
-                    let digest = mac.finalize().into_bytes();
-                    out.append_value(hex::encode(&digest[..16]));
-                }
+        Ok(ColumnarValue::Array(hash_array(&self.key.0, &values)?))
+    }
+}
+
+/// The masked form of `values`: each value as text, HMAC-SHA256'd with `key`, the first
+/// 16 bytes in hex; nulls stay null.
+pub(crate) fn hash_array(key: &[u8], values: &ArrayRef) -> datafusion::common::Result<ArrayRef> {
+    let text = cast(values, &DataType::Utf8)?;
+    let text = text
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| datafusion::error::DataFusionError::Internal("mask: text cast".into()))?;
+    let mut out = StringBuilder::with_capacity(text.len(), text.len() * 32);
+    for v in text.iter() {
+        match v {
+            None => out.append_null(),
+            Some(v) => {
+                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+                    .map_err(|e| datafusion::error::DataFusionError::Internal(format!("mask key: {e}")))?;
+                mac.update(v.as_bytes());
+                let digest = mac.finalize().into_bytes();
+                out.append_value(hex::encode(&digest[..16]));
             }
         }
-        let array: ArrayRef = Arc::new(out.finish());
-        Ok(ColumnarValue::Array(array))
     }
+    Ok(Arc::new(out.finish()))
 }

@@ -77,10 +77,26 @@ pub async fn serve(
             }
         })
     });
+    // Point-read indexes follow their tables: rebuilt when a table has a new version.
+    let refresher = reads.clone().map(|r| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(POINT_REFRESH_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = r.gateway().refresh_points().await {
+                    tracing::warn!(error = %e, "cannot refresh the point-read indexes; retrying");
+                }
+            }
+        })
+    });
     let app = router(hub, reads, &settings);
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     if let Some(f) = flusher {
         f.abort();
+    }
+    if let Some(r) = refresher {
+        r.abort();
     }
     if let Some(a) = auditor
         && let Err(e) = a.flush().await
@@ -89,6 +105,9 @@ pub async fn serve(
     }
     served
 }
+
+/// How often point-read indexes look for new versions of their tables.
+const POINT_REFRESH_EVERY: Duration = Duration::from_millis(200);
 
 /// How often the server commits the audit entries of the reads it answered.
 const AUDIT_FLUSH_EVERY: Duration = Duration::from_secs(1);

@@ -34,7 +34,7 @@ struct Api {
     base: String,
     tokens: std::collections::HashMap<&'static str, String>,
     store: TokenStore,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -94,7 +94,7 @@ async fn api() -> Api {
         base,
         tokens,
         store,
-        _dir: dir,
+        dir,
         _stop: stop,
     }
 }
@@ -395,4 +395,89 @@ async fn the_openapi_document_describes_every_route() {
         .collect();
     let got: BTreeSet<&str> = err.as_object().expect("object").keys().map(String::as_str).collect();
     assert_eq!(got, promised);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn point_reads_by_key_are_served_fresh_and_secured() {
+    let api = api().await;
+    let get = |who: &'static str, q: &'static str| {
+        let api = &api;
+        async move {
+            let (status, doc) = api.rows(who, q).await;
+            (status, doc.get("rows").map(seen))
+        }
+    };
+    // The whole key, so the index answers; the same rows SQL would give.
+    let (status, owner) = get("owner", "?order_id=o-005").await;
+    assert_eq!(status, 200);
+    let owner = owner.expect("rows");
+    assert_eq!(owner.rows.len(), 1);
+    assert_eq!(owner.rows[0]["customer_email"], "c5@example.com");
+    assert_eq!(owner.rows[0]["amount"].to_string(), "5.25");
+    let (_, via_sql) = api
+        .sql("owner", "SELECT * FROM orders.orders WHERE order_id = 'o-005'")
+        .await;
+    assert_eq!(via_sql["rows"][0], owner.rows[0], "index and SQL agree");
+    // Masks, hidden columns and row filters hold on the fast side too.
+    let masked = get("masked", "?order_id=o-005").await.1.expect("rows");
+    assert!(masked.columns.contains("customer_email"));
+    assert!(masked.rows[0]["customer_email"].is_null());
+    let filtered = get("filtered", "?order_id=o-000").await.1.expect("rows");
+    assert_eq!(filtered.rows.len(), 1, "DE is in the filter");
+    assert!(!filtered.columns.contains("customer_email"));
+    let (status, none) = get("filtered", "?order_id=o-001").await;
+    assert_eq!(status, 200);
+    assert_eq!(none.expect("rows").rows.len(), 0, "US is outside the filter");
+    let (status, _) = get("stranger", "?order_id=o-005").await;
+    assert_eq!(status, 403);
+    let (_, missing) = get("owner", "?order_id=o-999").await;
+    assert_eq!(missing.expect("rows").rows.len(), 0);
+    let (status, doc) = api
+        .rows("filtered", "?order_id=o-000&columns=order_id,customer_email")
+        .await;
+    assert_eq!(status, 400, "{doc}");
+    // Those were served by the index, not by SQL.
+    let metrics = reqwest::get(format!("{}/metrics", api.base))
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    let served: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("trib_point_read_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(served >= 6.0, "{served} point reads in\n{metrics}");
+
+    // A new commit reaches the index: o-005 is shipped, and o-100 is new.
+    let project = trib_spec::load_project(api.dir.path()).expect("project");
+    let lake = trib_lake::Lake::from_settings(&project.settings.storage, &project.dir).expect("lake");
+    let shipped = order(5)
+        .replace("\"placed\"", "\"shipped\"")
+        .replace("10:00:05Z\"}", "10:30:05Z\"}");
+    let body = format!("{shipped}\n{}\n", order(100));
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/products/orders.orders_raw/events", api.base))
+        .bearer_auth(&api.tokens["owner"])
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    trib_engine::Engine::new(lake, &project)
+        .run(&("orders.orders".to_string(), 1))
+        .await
+        .expect("run");
+    let mut fresh = false;
+    for _ in 0..100 {
+        let (_, doc) = api.rows("owner", "?order_id=o-005").await;
+        let (_, new) = api.rows("owner", "?order_id=o-100").await;
+        if doc["rows"][0]["status"] == "shipped" && new["rows"].as_array().is_some_and(|r| r.len() == 1) {
+            fresh = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(fresh, "the index did not follow the new commit");
 }
