@@ -531,10 +531,12 @@ impl Gateway {
         table
             .update_datafusion_session(&ctx.state())
             .map_err(|e| Error::Internal(format!("registering `{label}`: {e}")))?;
-        let provider = table
-            .table_provider()
-            .await
-            .map_err(|e| Error::Internal(format!("reading `{label}`: {e}")))?;
+        let provider = trib_lake::rechecked(
+            table
+                .table_provider()
+                .await
+                .map_err(|e| Error::Internal(format!("reading `{label}`: {e}")))?,
+        );
         let plan = self.secure_plan(ctx, &label, provider, &view)?;
         Ok((label, Arc::new(ViewTable::new(plan, None))))
     }
@@ -607,10 +609,12 @@ impl Gateway {
         table
             .update_datafusion_session(&ctx.state())
             .map_err(|e| Error::Internal(format!("registering the audit: {e}")))?;
-        let provider = table
-            .table_provider()
-            .await
-            .map_err(|e| Error::Internal(format!("reading the audit: {e}")))?;
+        let provider = trib_lake::rechecked(
+            table
+                .table_provider()
+                .await
+                .map_err(|e| Error::Internal(format!("reading the audit: {e}")))?,
+        );
         let _ = r;
         Ok(("_trib.audit".into(), provider))
     }

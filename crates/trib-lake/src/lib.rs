@@ -18,6 +18,7 @@ mod error;
 mod location;
 mod maintain;
 mod partition;
+mod provider;
 mod table;
 mod txns;
 
@@ -27,4 +28,5 @@ pub use maintain::{
     MaintainOptions, MaintenanceReport, Rewrite, Step, ZOrder, compact, compact_product, maintain, open_existing,
 };
 pub use partition::partition_columns;
+pub use provider::rechecked;
 pub use table::{Appended, MergeSpec, ProductTable, TableKind, query_table};

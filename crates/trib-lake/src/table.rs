@@ -341,7 +341,7 @@ impl ProductTable {
         let ctx = SessionContext::new();
         let Some(after) = after else {
             let t = self.at_version(upto).await?;
-            let provider = t.table_provider().await.map_err(|source| self.query_err(source))?;
+            let provider = crate::rechecked(t.table_provider().await.map_err(|source| self.query_err(source))?);
             let df = ctx.read_table(provider).map_err(|source| self.query_err(source))?;
             let df = df
                 .with_column("_change_type", datafusion::prelude::lit("insert"))
@@ -536,7 +536,7 @@ pub async fn query_table(table: &DeltaTable, name: &str, sql: &str) -> Result<Ve
             table: name.to_string(),
             source,
         })?;
-    let provider = table.table_provider().await.map_err(query_err)?;
+    let provider = crate::rechecked(table.table_provider().await.map_err(query_err)?);
     ctx.register_table("t", provider).map_err(query_err)?;
     ctx.sql(sql)
         .await

@@ -274,7 +274,7 @@ impl Backend {
         let reads = self.reads.clone();
         let principal = principal.clone();
         let sql = sql.to_owned();
-        let query = tokio::spawn(async move { reads.gateway().query(&principal, &sql, QueryPath::Postgres).await });
+        let query = tokio::spawn(async move { reads.query(&principal, &sql, QueryPath::Postgres).await });
         match query.await {
             Ok(result) => result.map_err(gateway_error),
             Err(e) => {

@@ -28,19 +28,63 @@ use trib_spec::Contract;
 
 /// Who may read, and how they are recognised.
 pub struct Reads {
-    gateway: Gateway,
+    gateway: Arc<Gateway>,
     tokens: TokenStore,
     /// The identity of requests without a token; `None` refuses them (a server bound
     /// to a non-loopback address).
     anonymous: Option<Principal>,
+    /// Queries run here, apart from the runtime that answers requests and commits
+    /// ingest: a long scan must not hold up acknowledgements.
+    queries: QueryRuntime,
+}
+
+/// A runtime owned by the server; shut down without waiting, since it may be dropped
+/// from within another runtime.
+struct QueryRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for QueryRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Reads {
-    pub fn new(gateway: Gateway, tokens: TokenStore, anonymous: Option<Principal>) -> Self {
-        Self {
-            gateway,
+    pub fn new(gateway: Gateway, tokens: TokenStore, anonymous: Option<Principal>) -> std::io::Result<Self> {
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("trib-query")
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            gateway: Arc::new(gateway),
             tokens,
             anonymous,
+            queries: QueryRuntime(Some(runtime)),
+        })
+    }
+
+    /// Runs a query on the query runtime.
+    pub async fn query(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        path: QueryPath,
+    ) -> Result<QueryResult, trib_access::Error> {
+        let Some(rt) = self.queries.0.as_ref() else {
+            return Err(trib_access::Error::Internal("the query runtime is gone".into()));
+        };
+        let gateway = self.gateway.clone();
+        let principal = principal.clone();
+        let sql = sql.to_string();
+        match rt
+            .spawn(async move { gateway.query(&principal, &sql, path).await })
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) => Err(trib_access::Error::Internal(format!("the query task failed: {e}"))),
         }
     }
 
@@ -254,7 +298,7 @@ pub async fn rows(
         Some(r) => r,
         None => {
             let sql = request.sql(contract);
-            reads.gateway.query(&principal, &sql, QueryPath::Http).await?
+            reads.query(&principal, &sql, QueryPath::Http).await?
         }
     };
     let next = request.next_cursor(contract, &result);
@@ -309,7 +353,7 @@ pub async fn sql(
     } else {
         String::from_utf8(body.to_vec()).map_err(|_| ApiError::BadRequest("the query is not UTF-8 text".into()))?
     };
-    let result = reads.gateway.query(&principal, &text, QueryPath::Http).await?;
+    let result = reads.query(&principal, &text, QueryPath::Http).await?;
     let format = accept(&headers);
     let mut response = if format == Format::Json {
         let rows = encode_rows(&result)?;

@@ -523,3 +523,80 @@ async fn queries_run_under_a_memory_limit() {
         .expect_err("over the limit");
     assert!(matches!(err, Error::MemoryLimit { limit_mb: 1 }), "{err}");
 }
+
+#[tokio::test]
+async fn queries_stop_at_their_time_limit() {
+    let (_tmp, project, gateway) = setup(|s| s.replace("query_timeout_s = 300", "query_timeout_s = 1")).await;
+    let started = std::time::Instant::now();
+    // 60^5 rows of a cross join: far more than a second's work.
+    let err = gateway
+        .query(
+            &Principal::local(&project.settings),
+            "SELECT count(*) FROM orders.orders a, orders.orders b, orders.orders c, orders.orders d, orders.orders e \
+             WHERE a.amount + b.amount + c.amount + d.amount + e.amount > 0",
+            QueryPath::Cli,
+        )
+        .await
+        .expect_err("over the time limit");
+    assert!(matches!(err, Error::Timeout { seconds: 1 }), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn filters_without_columns_are_not_dropped() {
+    // delta-rs takes a filter that names no column as one it applies itself; it does not.
+    let (_tmp, project, gateway) = setup(|s| s).await;
+    let count = |who: Principal, sql: &'static str| {
+        let gateway = &gateway;
+        async move {
+            let r = gateway
+                .query(&who, sql, QueryPath::Cli)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            strings(&r.batches, "n")[0]
+                .clone()
+                .expect("count")
+                .parse::<u64>()
+                .expect("number")
+        }
+    };
+    let admin = || Principal::local(&project.settings);
+    assert_eq!(
+        count(
+            admin(),
+            "SELECT count(*) AS n FROM orders.orders WHERE amount > 0 AND NULL"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            admin(),
+            "SELECT count(*) AS n FROM orders.orders_raw WHERE amount > 0 AND NULL"
+        )
+        .await,
+        0
+    );
+    // A comparison on a masked column compares NULL: no row matches, none is revealed.
+    let analyst = || principal(&project, "orders-analysts");
+    assert_eq!(
+        count(
+            analyst(),
+            "SELECT count(*) AS n FROM orders.orders WHERE customer_email = 'c1@example.com'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            analyst(),
+            "SELECT count(*) AS n FROM orders.orders WHERE customer_email IS NULL"
+        )
+        .await,
+        60
+    );
+}

@@ -81,7 +81,7 @@ async fn api() -> Api {
         tokens.insert(who, t);
     }
     let gateway = Gateway::new(lake.clone(), &project).expect("gateway");
-    let reads = Arc::new(Reads::new(gateway, TokenStore::open(dir.path()), None));
+    let reads = Arc::new(Reads::new(gateway, TokenStore::open(dir.path()), None).expect("reads"));
     let settings = ServerSettings::default();
     let hub = IngestHub::start(lake, project.contracts().cloned().collect(), &settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

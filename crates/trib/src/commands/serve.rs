@@ -56,7 +56,7 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
             gateway,
             trib_access::TokenStore::open(&project.dir),
             anonymous,
-        ));
+        )?);
         let pg = match args.pg_listen.as_str() {
             "off" | "" => None,
             addr => {
