@@ -14,6 +14,24 @@ trib_binary() {
     [[ -x "$TRIB" ]] || { echo "no trib binary at $TRIB" >&2; exit 2; }
 }
 
+# python_venv DIR REQ...: makes DIR a venv holding exactly the pinned requirements
+# (`name==version`), reusing it when it already does; sets PY to its python.
+python_venv() {
+    local dir=$1
+    shift
+    PY="$dir/bin/python"
+    if ! "$PY" - "$@" 2>/dev/null <<'PY'
+import sys
+from importlib.metadata import version
+sys.exit(not all(version(n) == v for n, v in (a.split("==") for a in sys.argv[1:])))
+PY
+    then
+        log "creating $dir ($*)"
+        python3 -m venv "$dir"
+        "$dir/bin/pip" install -q --disable-pip-version-check "$@"
+    fi
+}
+
 # Sets TIMEV to GNU time's "-v -o" prefix (installed when missing and root), or empty.
 gnu_time() {
     if [[ ! -x /usr/bin/time ]] && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then

@@ -48,23 +48,8 @@ trib_binary
 gnu_time
 
 VENV="$HERE/.venv"
-PY="$VENV/bin/python"
 DBT="$VENV/bin/dbt"
-WANT="dbt-core==$DBT_CORE_VERSION dbt-duckdb==$DBT_DUCKDB_VERSION duckdb==$DUCKDB_VERSION pyarrow==$PYARROW_VERSION deltalake==$DELTALAKE_VERSION"
-have_venv() {
-    # shellcheck disable=SC2086  # one argument per requirement
-    "$PY" - $WANT <<'PY' 2>/dev/null
-import sys
-from importlib.metadata import version
-sys.exit(not all(version(n) == v for n, v in (a.split("==") for a in sys.argv[1:])))
-PY
-}
-if ! have_venv; then
-    log "creating $VENV ($WANT)"
-    python3 -m venv "$VENV"
-    # shellcheck disable=SC2086  # one argument per requirement
-    "$VENV/bin/pip" install -q --disable-pip-version-check $WANT
-fi
+python_venv "$VENV" "dbt-core==$DBT_CORE_VERSION" "dbt-duckdb==$DBT_DUCKDB_VERSION" "duckdb==$DUCKDB_VERSION" "pyarrow==$PYARROW_VERSION" "deltalake==$DELTALAKE_VERSION"
 # dbt would otherwise send usage statistics to a server on the internet.
 export DBT_SEND_ANONYMOUS_USAGE_STATS=false
 
