@@ -93,19 +93,7 @@ impl ProductTable {
             table: name.clone(),
             source,
         };
-        if url.scheme() == "file"
-            && let Ok(path) = url.to_file_path()
-        {
-            std::fs::create_dir_all(&path).map_err(|e| {
-                delta_err(
-                    Operation::Create,
-                    DeltaTableError::Generic(format!("cannot create `{}`: {e}", path.display())),
-                )
-            })?;
-        }
-        let mut table = DeltaTable::try_from_url_with_storage_options(url.clone(), lake.storage_options().clone())
-            .await
-            .map_err(|e| delta_err(Operation::Open, e))?;
+        let mut table = open_at(lake, &url, &name).await?;
         let mut evolve = false;
         if table.version().is_none() {
             table = create(&table, contract, kind, &schema, &partitions)
@@ -155,19 +143,7 @@ impl ProductTable {
             table: table_name.clone(),
             source,
         };
-        if url.scheme() == "file"
-            && let Ok(path) = url.to_file_path()
-        {
-            std::fs::create_dir_all(&path).map_err(|e| {
-                delta_err(
-                    Operation::Create,
-                    DeltaTableError::Generic(format!("cannot create `{}`: {e}", path.display())),
-                )
-            })?;
-        }
-        let mut table = DeltaTable::try_from_url_with_storage_options(url, lake.storage_options().clone())
-            .await
-            .map_err(|e| delta_err(Operation::Open, e))?;
+        let mut table = open_at(lake, &url, &table_name).await?;
         if table.version().is_none() {
             let structure: StructType = schema
                 .as_ref()
@@ -544,6 +520,28 @@ pub async fn query_table(table: &DeltaTable, name: &str, sql: &str) -> Result<Ve
         .collect()
         .await
         .map_err(query_err)
+}
+
+/// The table at `url`, loaded if it exists; a local directory is made first.
+async fn open_at(lake: &Lake, url: &Url, name: &str) -> Result<DeltaTable> {
+    let delta_err = |operation, source| Error::Delta {
+        operation,
+        table: name.to_string(),
+        source,
+    };
+    if url.scheme() == "file"
+        && let Ok(path) = url.to_file_path()
+    {
+        std::fs::create_dir_all(&path).map_err(|e| {
+            delta_err(
+                Operation::Create,
+                DeltaTableError::Generic(format!("cannot create `{}`: {e}", path.display())),
+            )
+        })?;
+    }
+    DeltaTable::try_from_url_with_storage_options(url.clone(), lake.storage_options().clone())
+        .await
+        .map_err(|e| delta_err(Operation::Open, e))
 }
 
 async fn create(

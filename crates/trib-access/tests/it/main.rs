@@ -12,32 +12,6 @@ use trib_ingest::{Format, Ingestor};
 use trib_lake::Lake;
 use trib_spec::Project;
 
-/// The example project (`trib init`'s template) in a temporary directory, with
-/// `edit` applied to its settings.
-fn example(edit: impl Fn(String) -> String) -> (tempfile::TempDir, Project) {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let template = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../trib/template");
-    copy_dir(&template, tmp.path());
-    let settings = tmp.path().join("trib.toml");
-    let text = std::fs::read_to_string(&settings).expect("settings");
-    std::fs::write(&settings, edit(text.replace("{{name}}", "shop"))).expect("settings");
-    let project = trib_spec::load_project(tmp.path()).expect("project");
-    assert!(!project.diagnostics.has_errors(), "{:?}", project.diagnostics);
-    (tmp, project)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read dir").flatten() {
-        let target: PathBuf = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).expect("copy");
-        }
-    }
-}
-
 const COUNTRIES: [&str; 6] = ["DE", "FR", "US", "GB", "NL", "JP"];
 const EU: [&str; 5] = ["DE", "FR", "NL", "ES", "IT"];
 
@@ -75,7 +49,7 @@ async fn ingest(lake: &Lake, project: &Project, orders: std::ops::Range<usize>) 
 
 /// 60 orders in bronze (two commits) and carried to silver.
 async fn setup(edit: impl Fn(String) -> String) -> (tempfile::TempDir, Project, Gateway) {
-    let (tmp, project) = example(edit);
+    let (tmp, project) = trib_test::example(edit);
     let lake = Lake::from_settings(&project.settings.storage, &project.dir).expect("lake");
     ingest(&lake, &project, 0..40).await;
     ingest(&lake, &project, 40..60).await;

@@ -15,27 +15,7 @@ mod slt;
 
 /// The example project (`trib init`'s template) in a temporary directory.
 fn example() -> (tempfile::TempDir, Project) {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let template = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../trib/template");
-    copy_dir(&template, tmp.path());
-    let settings = tmp.path().join("trib.toml");
-    let text = std::fs::read_to_string(&settings).expect("settings");
-    std::fs::write(&settings, text.replace("{{name}}", "shop")).expect("settings");
-    let project = trib_spec::load_project(tmp.path()).expect("project");
-    assert!(!project.diagnostics.has_errors(), "{:?}", project.diagnostics);
-    (tmp, project)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read dir").flatten() {
-        let target: PathBuf = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).expect("copy");
-        }
-    }
+    trib_test::example(|s| s)
 }
 
 /// One order event.

@@ -7,18 +7,6 @@ use std::sync::Arc;
 use trib_access::{Gateway, TokenStore};
 use trib_server::{IngestHub, Reads, ServerSettings};
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read dir").flatten() {
-        let target: PathBuf = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).expect("copy");
-        }
-    }
-}
-
 const COUNTRIES: [&str; 4] = ["DE", "US", "FR", "JP"];
 
 fn order(i: usize) -> String {
@@ -41,13 +29,7 @@ struct Api {
 /// The example project with 20 orders in silver, served with no anonymous access, and
 /// one token per role.
 async fn api() -> Api {
-    let dir = tempfile::tempdir().expect("tmp");
-    let template = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../trib/template");
-    copy_dir(&template, dir.path());
-    let settings_path = dir.path().join("trib.toml");
-    let text = std::fs::read_to_string(&settings_path).expect("settings");
-    std::fs::write(&settings_path, text.replace("{{name}}", "shop")).expect("settings");
-    let project = trib_spec::load_project(dir.path()).expect("project");
+    let (dir, project) = trib_test::example(|s| s);
     let lake = trib_lake::Lake::from_settings(&project.settings.storage, &project.dir).expect("lake");
     let raw = project
         .contracts()
