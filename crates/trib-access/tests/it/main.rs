@@ -4,7 +4,7 @@
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use trib_access::{Error, Gateway, Principal, QueryPath};
 use trib_engine::Engine;
 use trib_ingest::dead_letter::Provenance;

@@ -4,7 +4,7 @@
 
 use arrow::array::RecordBatch;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use trib_engine::{Engine, Outcome};
 use trib_ingest::dead_letter::Provenance;
 use trib_ingest::{Format, Ingestor};

@@ -2,7 +2,6 @@
 //! HTTP path × every kind of role, tokens, and a server that takes no anonymous calls.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use trib_access::{Gateway, TokenStore};
 use trib_server::{IngestHub, Reads, ServerSettings};
