@@ -476,7 +476,7 @@ impl Gateway {
         warnings: &mut Vec<String>,
     ) -> Result<(String, Arc<dyn TableProvider>)> {
         if r.product == format!("_trib.{AUDIT_TABLE}") {
-            return self.audit_table(ctx, principal, r).await;
+            return self.audit_table(ctx, principal).await;
         }
         let contract = self.contract(&r.product, r.major).ok_or_else(|| self.unknown(r))?;
         let major = contract.major();
@@ -528,15 +528,7 @@ impl Gateway {
         if view.columns.iter().any(|(_, a)| matches!(a, ColumnAccess::Masked(_))) {
             warnings.push(format!("PII columns of `{label}` are masked for `{}`", principal.name));
         }
-        table
-            .update_datafusion_session(&ctx.state())
-            .map_err(|e| Error::Internal(format!("registering `{label}`: {e}")))?;
-        let provider = trib_lake::rechecked(
-            table
-                .table_provider()
-                .await
-                .map_err(|e| Error::Internal(format!("reading `{label}`: {e}")))?,
-        );
+        let provider = scan(ctx, &table, &label).await?;
         let plan = self.secure_plan(ctx, &label, provider, &view)?;
         Ok((label, Arc::new(ViewTable::new(plan, None))))
     }
@@ -587,7 +579,6 @@ impl Gateway {
         &self,
         ctx: &SessionContext,
         principal: &Principal,
-        r: &Relation,
     ) -> Result<(String, Arc<dyn TableProvider>)> {
         if !principal.admin {
             return Err(Error::NotPermitted {
@@ -606,17 +597,7 @@ impl Gateway {
                 .delta()
                 .clone(),
         };
-        table
-            .update_datafusion_session(&ctx.state())
-            .map_err(|e| Error::Internal(format!("registering the audit: {e}")))?;
-        let provider = trib_lake::rechecked(
-            table
-                .table_provider()
-                .await
-                .map_err(|e| Error::Internal(format!("reading the audit: {e}")))?,
-        );
-        let _ = r;
-        Ok(("_trib.audit".into(), provider))
+        Ok(("_trib.audit".into(), scan(ctx, &table, "_trib.audit").await?))
     }
 
     /// The product's table at its newest version, opened once and then brought up to date.
@@ -687,6 +668,18 @@ fn internal(label: &str) -> impl Fn(DataFusionError) -> Error + '_ {
 /// Planning errors are about the query the caller wrote, over the views it may see.
 fn plan_error(e: DataFusionError) -> Error {
     Error::Plan { message: e.to_string() }
+}
+
+/// The Delta scan of `table` for `ctx`, its pushed filters re-applied above it.
+async fn scan(ctx: &SessionContext, table: &DeltaTable, label: &str) -> Result<Arc<dyn TableProvider>> {
+    table
+        .update_datafusion_session(&ctx.state())
+        .map_err(|e| Error::Internal(format!("registering `{label}`: {e}")))?;
+    let provider = table
+        .table_provider()
+        .await
+        .map_err(|e| Error::Internal(format!("reading `{label}`: {e}")))?;
+    Ok(trib_lake::rechecked(provider))
 }
 
 /// Registers a view under the name the query uses: `domain.name` in a schema per
