@@ -105,20 +105,27 @@ impl Doors<'_> {
         reduce(columns, rows)
     }
 
-    fn http_sql(&self, token: &str, sql: &str) -> Seen {
+    /// Sends an HTTP request as `token`: the JSON answer, or what refused it.
+    fn http(&self, request: reqwest::RequestBuilder, token: &str) -> Result<serde_json::Value, Seen> {
         let (status, doc) = self.rt.block_on(async {
-            let r = reqwest::Client::new()
-                .post(format!("{}/v1/sql", self.http))
-                .bearer_auth(token)
-                .body(sql.to_string())
-                .send()
-                .await
-                .expect("send");
+            let r = request.bearer_auth(token).send().await.expect("send");
             (r.status().as_u16(), r.json::<serde_json::Value>().await.expect("json"))
         });
-        if status != 200 {
-            return Seen::Refused(format!("{status} {doc}"));
+        if status == 200 {
+            Ok(doc)
+        } else {
+            Err(Seen::Refused(format!("{status} {doc}")))
         }
+    }
+
+    fn http_sql(&self, token: &str, sql: &str) -> Seen {
+        let request = reqwest::Client::new()
+            .post(format!("{}/v1/sql", self.http))
+            .body(sql.to_string());
+        let doc = match self.http(request, token) {
+            Ok(doc) => doc,
+            Err(refused) => return refused,
+        };
         let columns = doc["columns"]
             .as_array()
             .expect("columns")
@@ -130,18 +137,11 @@ impl Doors<'_> {
     }
 
     fn http_rows(&self, token: &str) -> Seen {
-        let (status, doc) = self.rt.block_on(async {
-            let r = reqwest::Client::new()
-                .get(format!("{}/v1/products/orders.orders/v1/rows?limit=1000", self.http))
-                .bearer_auth(token)
-                .send()
-                .await
-                .expect("send");
-            (r.status().as_u16(), r.json::<serde_json::Value>().await.expect("json"))
-        });
-        if status != 200 {
-            return Seen::Refused(format!("{status} {doc}"));
-        }
+        let request = reqwest::Client::new().get(format!("{}/v1/products/orders.orders/v1/rows?limit=1000", self.http));
+        let doc = match self.http(request, token) {
+            Ok(doc) => doc,
+            Err(refused) => return refused,
+        };
         let (columns, rows) = from_json_rows(doc["rows"].as_array().expect("rows"));
         reduce(columns, rows)
     }
