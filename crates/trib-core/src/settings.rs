@@ -28,6 +28,62 @@ pub struct Settings {
     pub roles: Vec<RoleSettings>,
     #[serde(default)]
     pub access: AccessSettings,
+    /// Teams that own products (a contract's `owner`) and where their alerts go.
+    #[serde(default, rename = "teams")]
+    pub teams: Vec<TeamSettings>,
+    #[serde(default)]
+    pub alerts: AlertSettings,
+}
+
+/// An owning team: the contract's `owner` names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamSettings {
+    pub name: String,
+    /// Where the team's alerts are POSTed as JSON.
+    #[serde(default)]
+    pub webhook: Option<String>,
+    /// Environment variable holding the key that signs deliveries (HMAC-SHA256 in
+    /// `X-Trib-Signature`); the key itself never goes in this file.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+}
+
+/// How alert deliveries are retried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// Attempts per delivery, the first included.
+    #[serde(default = "default_alert_attempts")]
+    pub max_attempts: u32,
+    /// Wait before the second attempt; doubled for each next one.
+    #[serde(default = "default_alert_backoff_ms")]
+    pub backoff_ms: u64,
+    /// Per-attempt time limit.
+    #[serde(default = "default_alert_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: default_alert_attempts(),
+            backoff_ms: default_alert_backoff_ms(),
+            timeout_ms: default_alert_timeout_ms(),
+        }
+    }
+}
+
+fn default_alert_attempts() -> u32 {
+    5
+}
+
+fn default_alert_backoff_ms() -> u64 {
+    500
+}
+
+fn default_alert_timeout_ms() -> u64 {
+    5_000
 }
 
 /// How queries are identified, masked and bounded.
@@ -121,6 +177,30 @@ pub struct CatalogSettings {
 pub struct CertificationSettings {
     /// How long every SLO must hold before a product is certified.
     pub probation: Duration,
+    /// The rolling window over which error budgets are counted.
+    #[serde(default = "default_budget_window")]
+    pub budget_window: Duration,
+    /// Percent of measurements in which freshness must hold (the contract gives the age).
+    #[serde(default = "default_objective")]
+    pub freshness_objective: f64,
+    /// Percent of error-severity check runs that must pass.
+    #[serde(default = "default_objective")]
+    pub checks_objective: f64,
+    /// How often `trib serve` measures SLOs and steps certification.
+    #[serde(default = "default_evaluate_every")]
+    pub evaluate_every: Duration,
+}
+
+fn default_budget_window() -> Duration {
+    Duration::from_secs(28 * 86_400)
+}
+
+fn default_objective() -> f64 {
+    99.0
+}
+
+fn default_evaluate_every() -> Duration {
+    Duration::from_secs(60)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -229,6 +309,10 @@ impl Default for CertificationSettings {
     fn default() -> Self {
         Self {
             probation: Duration::from_secs(7 * 86_400),
+            budget_window: default_budget_window(),
+            freshness_objective: default_objective(),
+            checks_objective: default_objective(),
+            evaluate_every: default_evaluate_every(),
         }
     }
 }
@@ -255,6 +339,8 @@ impl Settings {
             kafka: KafkaSettings::default(),
             roles: Vec::new(),
             access: AccessSettings::default(),
+            teams: Vec::new(),
+            alerts: AlertSettings::default(),
         }
     }
 

@@ -18,12 +18,14 @@
 //! ingest, serve or decide access.
 
 pub mod dag;
+mod gate;
 pub mod functions;
 pub mod metrics;
 mod run;
 mod watch;
 
 pub use dag::{Dag, Node};
+pub use gate::CommitGate;
 pub use run::{Engine, Outcome, RunReport, app_id};
 pub use watch::Watcher;
 
@@ -66,6 +68,9 @@ pub enum Error {
         #[source]
         source: arrow::error::ArrowError,
     },
+    /// The contract's blocking checks failed on the rows the run would commit.
+    #[error("model `{product}`: commit stopped by failing checks: {reason}\nhint: see `trib quality {product}`; fix the input or the model, then run again")]
+    Blocked { product: String, reason: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -94,6 +99,7 @@ impl Error {
                 | Error::UnknownSelector { .. }
                 | Error::Model { .. }
                 | Error::Sql { .. }
+                | Error::Blocked { .. }
         )
     }
 }

@@ -46,6 +46,7 @@ pub struct Engine {
     lake: Lake,
     dag: Dag,
     dir: PathBuf,
+    gate: Option<Arc<dyn crate::CommitGate>>,
 }
 
 /// An input as this run reads it.
@@ -75,6 +76,40 @@ impl Engine {
             lake,
             dag: Dag::new(project),
             dir: project.dir.clone(),
+            gate: None,
+        }
+    }
+
+    /// Every commit's rows are shown to `gate` first, which may stop it.
+    pub fn with_gate(mut self, gate: Arc<dyn crate::CommitGate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    async fn inspect(&self, contract: &Contract, rows: &RecordBatch) -> Result<()> {
+        let Some(gate) = &self.gate else {
+            return Ok(());
+        };
+        let product = contract.product.value.to_string();
+        // Rows a merge deletes are not part of the product: checks see the rest.
+        let rows = match rows.schema().index_of(DELETE_FLAG) {
+            Ok(i) => {
+                let deleted = rows
+                    .column(i)
+                    .as_any()
+                    .downcast_ref::<BooleanArray>()
+                    .ok_or_else(|| Error::Internal("the delete flag is not boolean".into()))?;
+                let kept = arrow::compute::not(deleted).map_err(|e| Error::arrow(&product, e))?;
+                let kept = arrow::compute::filter_record_batch(rows, &kept).map_err(|e| Error::arrow(&product, e))?;
+                let mut keep: Vec<usize> = (0..kept.num_columns()).collect();
+                keep.remove(i);
+                kept.project(&keep).map_err(|e| Error::arrow(&product, e))?
+            }
+            Err(_) => rows.clone(),
+        };
+        match gate.inspect(contract, &rows).await {
+            None => Ok(()),
+            Some(reason) => Err(Error::Blocked { product, reason }),
         }
     }
 
@@ -175,11 +210,13 @@ impl Engine {
                         without_deleted(&product, latest_per_key(&ctx, &contract, out).await?)?
                     };
                     let rows = batch.num_rows() as u64;
+                    self.inspect(&contract, &batch).await?;
                     let v = target.overwrite_txns(&batch, None, &txns).await.map_err(Error::Lake)?;
                     (v, rows, read)
                 } else if model.materialized == Materialization::Append {
                     let batch = conform(&contract, out, false).await?;
                     let rows = batch.num_rows() as u64;
+                    self.inspect(&contract, &batch).await?;
                     let v = match target.append_txns(&batch, &txns).await.map_err(Error::Lake)? {
                         trib_lake::Appended::Committed { version, .. } => version,
                         _ => target.version().unwrap_or_default(),
@@ -193,6 +230,7 @@ impl Engine {
                         sequence_by: contract.sequence_by.as_ref().map(|s| s.value.clone()),
                         delete_flag: Some(DELETE_FLAG.into()),
                     };
+                    self.inspect(&contract, &batch).await?;
                     let v = target.merge_txns(&batch, &spec, &txns).await.map_err(Error::Lake)?;
                     (v, rows, read)
                 }
@@ -211,6 +249,7 @@ impl Engine {
                 let out = run_sql(&ctx, &product, &sql).await?;
                 let batch = conform(&contract, out, false).await?;
                 let rows = batch.num_rows() as u64;
+                self.inspect(&contract, &batch).await?;
                 let v = target.overwrite_txns(&batch, None, &txns).await.map_err(Error::Lake)?;
                 (v, rows, read)
             }
@@ -281,6 +320,7 @@ impl Engine {
         let out = out.filter(only_touched).map_err(|e| Error::sql(&product, e))?;
         let batch = conform(contract, out, false).await?;
         let rows = batch.num_rows() as u64;
+        self.inspect(contract, &batch).await?;
         let v = target
             .overwrite_txns(&batch, Some(predicate), txns)
             .await

@@ -580,11 +580,13 @@ fn decode_sla(dec: &mut Decoder<'_>, n: &Node) -> Sla {
             target: target?,
         })
     });
+    let validity = m.get("validity").and_then(|n| dec.percent(n, "validity"));
     m.finish(dec);
     Sla {
         freshness,
         availability,
         completeness,
+        validity,
     }
 }
 
@@ -658,6 +660,7 @@ fn decode_check(dec: &mut Decoder<'_>, item: &Node) -> Option<QualityCheck> {
         .get("name")
         .and_then(|n| dec.string(n, "name", "positive_amount"))
         .map(|s| s.value);
+    let block = m.get("block").and_then(|n| dec.bool(n, "block")).unwrap_or(false);
     let _ = m.get("description");
     for k in CheckKind::NAMES {
         let _ = m.get(k);
@@ -843,15 +846,90 @@ fn decode_check(dec: &mut Decoder<'_>, item: &Node) -> Option<QualityCheck> {
                     on_violation: on_violation?,
                 },
                 severity: severity?,
+                block,
                 name: Some(ename?.value),
                 span: item.span,
             });
+        }
+        "sql" => {
+            let query = dec.string(value, "sql", "\"SELECT * FROM this WHERE amount < 0\"")?;
+            if let Err(e) = crate::sql::parse_model(&query.value) {
+                dec.error(
+                    query.span,
+                    "contract::bad-sql",
+                    format!("`sql` check does not parse: {e}"),
+                    "write one SELECT over `this` (the product) that returns the failing rows",
+                );
+                return None;
+            }
+            CheckKind::Sql(query)
+        }
+        "anomaly" => {
+            let mut m = dec.map(value, "anomaly", "{ metric: row_count }")?;
+            let metric = m
+                .require(dec, "metric", "row_count")
+                .and_then(|n| dec.choice(n, "metric", &[("row_count", 0u8), ("null_rate", 1u8)]));
+            let column = m.get("column").and_then(|n| dec.string(n, "column", "email"));
+            let window = m.get("window").and_then(|n| dec.u64(n, "window", "20"));
+            let threshold = m.get("threshold").and_then(|n| n.as_str()).map(|t| (t, t.trim().parse::<f64>()));
+            m.finish(dec);
+            let threshold = match threshold {
+                None => 3.5,
+                Some((_, Ok(t))) if t.is_finite() && t > 0.0 => t,
+                Some((t, _)) => {
+                    dec.error(
+                        value.span,
+                        "contract::bad-check",
+                        format!("`anomaly` threshold `{t}` is not a positive number"),
+                        "a robust z-score such as 3.5 (higher alerts less)",
+                    );
+                    return None;
+                }
+            };
+            let window = window.unwrap_or(20);
+            if window < 3 {
+                dec.error(
+                    value.span,
+                    "contract::bad-check",
+                    format!("`anomaly` window {window} is too short to learn from"),
+                    "compare with at least 3 past measurements, e.g. `window: 20`",
+                );
+                return None;
+            }
+            let metric = match (metric?, column) {
+                (0, None) => AnomalyMetric::RowCount,
+                (1, Some(c)) => AnomalyMetric::NullRate(c),
+                (_, None) => {
+                    dec.error(
+                        value.span,
+                        "contract::bad-check",
+                        "`anomaly` on `null_rate` needs the `column` to watch",
+                        "for example `anomaly: { metric: null_rate, column: email }`",
+                    );
+                    return None;
+                }
+                (_, Some(c)) => {
+                    dec.error(
+                        c.span,
+                        "contract::bad-check",
+                        "`anomaly` on `row_count` takes no `column`",
+                        "remove `column`, or use `metric: null_rate`",
+                    );
+                    return None;
+                }
+            };
+            CheckKind::Anomaly {
+                metric,
+                window: u32::try_from(window).unwrap_or(u32::MAX),
+                threshold,
+            }
         }
         _ => return None,
     };
     Some(QualityCheck {
         kind,
         severity: severity?,
+        block,
         name,
         span: item.span,
     })

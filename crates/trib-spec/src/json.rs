@@ -56,6 +56,7 @@ pub fn contract_json(c: &Contract) -> Value {
         "sla": {
             "freshness": duration(c.sla.freshness),
             "availability": c.sla.availability,
+            "validity": c.sla.validity,
             "completeness": c.sla.completeness.as_ref().map(|x| json!({ "within": x.within.to_string(), "within_seconds": x.within.as_secs(), "target": x.target })),
         },
         "access": c.access.iter().map(|g| json!({ "role": g.role.value, "level": g.level.as_str(), "row_filter": g.row_filter.as_ref().map(|f| f.value.clone()) })).collect::<Vec<_>>(),
@@ -101,7 +102,22 @@ pub fn check_json(q: &QualityCheck) -> Value {
             m.insert("sql".into(), sql.value.clone().into());
             m.insert("on_violation".into(), on_violation.as_str().into());
         }
+        CheckKind::Sql(query) => {
+            m.insert("sql".into(), query.value.clone().into());
+        }
+        CheckKind::Anomaly {
+            metric,
+            window,
+            threshold,
+        } => {
+            m.insert("metric".into(), metric.as_str().into());
+            m.insert("window".into(), (*window).into());
+            m.insert("threshold".into(), (*threshold).into());
+        }
         CheckKind::Unique(_) | CheckKind::NotNull(_) => {}
+    }
+    if q.block {
+        m.insert("block".into(), true.into());
     }
     Value::Object(m)
 }

@@ -226,6 +226,8 @@ pub struct Sla {
     /// Percent of serving requests that succeed.
     pub availability: Option<f64>,
     pub completeness: Option<Completeness>,
+    /// Percent of received records accepted rather than dead-lettered.
+    pub validity: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -240,6 +242,8 @@ pub struct AccessGrant {
 pub struct QualityCheck {
     pub kind: CheckKind,
     pub severity: CheckSeverity,
+    /// An error-severity failure on a model run stops the run's commit.
+    pub block: bool,
     /// Optional display name; `expect` checks always have one.
     pub name: Option<String>,
     pub span: crate::yaml::NodeSpan,
@@ -248,7 +252,7 @@ pub struct QualityCheck {
 /// Like [`Spanned`], equality ignores where the check was written.
 impl PartialEq for QualityCheck {
     fn eq(&self, other: &Self) -> bool {
-        self.kind == other.kind && self.severity == other.severity && self.name == other.name
+        self.kind == other.kind && self.severity == other.severity && self.block == other.block && self.name == other.name
     }
 }
 
@@ -302,6 +306,34 @@ pub enum CheckKind {
         sql: Spanned<String>,
         on_violation: OnViolation,
     },
+    /// A query over `this` (the product) that returns the failing rows.
+    Sql(Spanned<String>),
+    /// A measure of each batch (or run) compared with its own trailing history.
+    Anomaly {
+        metric: AnomalyMetric,
+        /// How many past measurements the value is compared with.
+        window: u32,
+        /// Robust z-score above which the value is an anomaly.
+        threshold: f64,
+    },
+}
+
+/// What an anomaly check measures.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnomalyMetric {
+    /// Rows per batch (or added since the last run).
+    RowCount,
+    /// Share of NULLs in a column.
+    NullRate(Spanned<String>),
+}
+
+impl AnomalyMetric {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::RowCount => "row_count",
+            Self::NullRate(_) => "null_rate",
+        }
+    }
 }
 
 impl CheckKind {
@@ -315,6 +347,8 @@ impl CheckKind {
         "freshness",
         "relationships",
         "expect",
+        "sql",
+        "anomaly",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -328,6 +362,8 @@ impl CheckKind {
             Self::Freshness { .. } => "freshness",
             Self::Relationships { .. } => "relationships",
             Self::Expect { .. } => "expect",
+            Self::Sql(_) => "sql",
+            Self::Anomaly { .. } => "anomaly",
         }
     }
 
@@ -340,7 +376,11 @@ impl CheckKind {
             }
             Self::Relationships { column, .. } => vec![column],
             Self::Freshness { column, .. } => column.iter().collect(),
-            Self::RowCount { .. } | Self::Expect { .. } => Vec::new(),
+            Self::Anomaly {
+                metric: AnomalyMetric::NullRate(c),
+                ..
+            } => vec![c],
+            Self::RowCount { .. } | Self::Expect { .. } | Self::Sql(_) | Self::Anomaly { .. } => Vec::new(),
         }
     }
 }

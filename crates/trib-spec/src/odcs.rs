@@ -168,6 +168,14 @@ fn sla_properties(c: &Contract) -> Vec<Value> {
             ),
         }));
     }
+    if let Some(v) = c.sla.validity {
+        props.push(json!({
+            "property": "validity",
+            "value": v,
+            "unit": "%",
+            "description": format!("{} of received records are accepted, not dead-lettered", render::percent(v)),
+        }));
+    }
     if let Some(r) = c.retention {
         let (value, unit) = duration_parts(r);
         props.push(json!({ "property": "retention", "value": value, "unit": unit }));
@@ -449,6 +457,18 @@ impl NativeChecks {
                             .entry(column.value.clone())
                             .or_default()
                             .push(json!({ "type": "foreignKey", "to": reference }));
+                    }
+                }
+                CheckKind::Sql(query) => {
+                    let body = json!({ "type": "sql", "query": format!("WITH this AS (SELECT * FROM {table}) SELECT COUNT(*) FROM ({}) AS failing", query.value), "mustBe": 0 });
+                    out.object.push(item(None, None, body));
+                }
+                CheckKind::Anomaly { metric, window, threshold } => {
+                    let description = format!("{} within {threshold} robust deviations of the last {window} measurements", metric.as_str());
+                    let body = json!({ "type": "custom", "engine": "tributary", "implementation": { "anomaly": metric.as_str(), "window": window, "threshold": threshold } });
+                    match metric {
+                        crate::AnomalyMetric::NullRate(c) => out.column(c, item(Some("accuracy"), Some(description), body)),
+                        crate::AnomalyMetric::RowCount => out.object.push(item(Some("completeness"), Some(description), body)),
                     }
                 }
                 CheckKind::Expect { sql, .. } => {
@@ -1688,6 +1708,7 @@ impl<'s> Importer<'s> {
                 "retention" => Some("retention"),
                 // Carried exactly by `tributary.sla`; ODCS alone has no window for it.
                 "completeness" if ours => Some("completeness"),
+                "validity" if ours => Some("validity"),
                 _ => None,
             };
             let Some(target) = target else {

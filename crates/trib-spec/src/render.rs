@@ -258,6 +258,9 @@ fn sla(sla: &Sla) -> Option<Yaml> {
             ]),
         ));
     }
+    if let Some(v) = sla.validity {
+        m.push(("validity", Yaml::str(percent(v))));
+    }
     (!m.is_empty()).then(|| Yaml::flow_map(m))
 }
 
@@ -327,6 +330,20 @@ fn check(index: usize, q: &QualityCheck) -> Yaml {
             ("to", Yaml::str(to.to_string())),
             ("field", Yaml::str(field)),
         ]),
+        CheckKind::Sql(query) => Yaml::str(&query.value),
+        CheckKind::Anomaly {
+            metric,
+            window,
+            threshold,
+        } => {
+            let mut m = vec![("metric", Yaml::str(metric.as_str()))];
+            if let crate::AnomalyMetric::NullRate(c) = metric {
+                m.push(("column", Yaml::str(&c.value)));
+            }
+            m.push(("window", Yaml::Num(window.to_string())));
+            m.push(("threshold", Yaml::Num(threshold.to_string())));
+            Yaml::flow_map(m)
+        }
         CheckKind::Expect { sql, on_violation } => {
             // The parser always names expectations; a contract built in code may not.
             let name = q.name.clone().unwrap_or_else(|| format!("expectation_{}", index + 1));
@@ -346,6 +363,9 @@ fn check(index: usize, q: &QualityCheck) -> Yaml {
     }
     if q.severity != CheckSeverity::Error {
         item.push(("severity", Yaml::str(q.severity.as_str())));
+    }
+    if q.block {
+        item.push(("block", Yaml::Bool(true)));
     }
     Yaml::block_map(item)
 }
