@@ -1,7 +1,9 @@
 //! Is a value out of line with its own history? A robust z-score: the distance from the
-//! median of the trailing window in units of the median absolute deviation (scaled by
-//! 1.4826 to match a standard deviation for normal data), so that one past outlier does
-//! not widen the band the way it would widen a standard deviation.
+//! median of the trailing window in units of a robust spread, so that one past outlier
+//! does not widen the band the way it would widen a standard deviation. The spread is
+//! the larger of the median absolute deviation and the interquartile range, each scaled
+//! to match a standard deviation for normal data: on short windows the MAD alone
+//! collapses when a few values cluster, and would flag values the history has seen.
 
 /// Past measurements needed before a value is judged.
 pub const MIN_HISTORY: usize = 5;
@@ -24,16 +26,37 @@ pub fn judge(x: f64, past: &[f64], threshold: f64) -> Verdict {
     }
     let m = median(&past);
     let deviations: Vec<f64> = past.iter().map(|v| (v - m).abs()).collect();
-    let mad = median(&deviations) * 1.4826;
-    // A perfectly steady history has no spread: allow 1% of its level (or a tiny
+    let mad = (median(&deviations) * 1.4826).max((quantile(&past, 0.75) - quantile(&past, 0.25)) / 1.349);
+    // When most of the history sits on one value the MAD is zero although the rest
+    // varies: fall back to the mean absolute deviation (scaled to match a standard
+    // deviation), and for a perfectly steady history allow 1% of its level (or a tiny
     // absolute amount around zero) before calling a change an anomaly.
-    let scale = if mad > 0.0 { mad } else { (m.abs() * 0.01).max(1e-9) };
+    let mean_ad = deviations.iter().sum::<f64>() / deviations.len() as f64 * 1.2533;
+    let scale = if mad > 0.0 {
+        mad
+    } else if mean_ad > 0.0 {
+        mean_ad
+    } else {
+        (m.abs() * 0.01).max(1e-9)
+    };
     let z = (x - m).abs() / scale;
     if z > threshold {
         Verdict::Anomaly { z, median: m }
     } else {
         Verdict::Normal { z, median: m }
     }
+}
+
+/// The `q` quantile with linear interpolation between order statistics.
+fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -63,6 +86,13 @@ mod tests {
     fn one_past_outlier_does_not_hide_the_next() {
         let past = [0.01, 0.012, 0.9, 0.011, 0.009, 0.01];
         assert!(matches!(judge(0.6, &past, 3.5), Verdict::Anomaly { .. }));
+    }
+
+    #[test]
+    fn a_history_mostly_on_one_value_keeps_its_spread() {
+        let past = [0.1, 0.0917, 0.1111, 0.1, 0.1, 0.1, 0.0909];
+        assert!(matches!(judge(0.108, &past, 3.5), Verdict::Normal { .. }));
+        assert!(matches!(judge(0.5, &past, 3.5), Verdict::Anomaly { .. }));
     }
 
     #[test]
