@@ -8,7 +8,8 @@
 //!                             decertified ◄──────(error budget exhausted)────── degraded
 //! ```
 //!
-//! A certified product whose budget is already exhausted goes straight to decertified.
+//! A certified product whose budget is already exhausted goes straight to decertified,
+//! and a candidate is certified only once its budget over the window is not spent.
 //! Every transition is stored in `_trib.certifications` with its evidence.
 
 use crate::store::{SystemTable, lit, micros, millis, texts, utc};
@@ -89,7 +90,7 @@ pub fn next(current: Option<CertState>, i: &Inputs) -> Option<(CertState, String
             let clean_for = i.clean_since_ms.map(|t| i.now_ms - t);
             if i.slos == 0 {
                 None
-            } else if !breaching && clean_for.is_some_and(|c| c >= i.probation_ms) {
+            } else if !breaching && i.exhausted.is_empty() && clean_for.is_some_and(|c| c >= i.probation_ms) {
                 Some((
                     Certified,
                     format!(
@@ -280,6 +281,11 @@ mod tests {
         d.draft = true;
         assert_eq!(next(Some(Certified), &d).map(|s| s.0), Some(Draft));
         assert_eq!(next(None, &d).map(|s| s.0), Some(Draft));
+    }
+
+    #[test]
+    fn a_spent_budget_keeps_a_candidate_until_it_recovers() {
+        assert_eq!(next(Some(Candidate), &inputs(&[], &["freshness"], Some(30))), None);
     }
 
     #[test]

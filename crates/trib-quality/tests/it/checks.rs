@@ -236,3 +236,87 @@ async fn anomalies_are_spikes_not_noise() {
     assert_eq!(status(&nulls, "anomaly(referrer)").0, Status::Fail, "{:?}", status(&nulls, "anomaly(referrer)"));
     assert_eq!(status(&nulls, "anomaly(row_count)").0, Status::Pass, "one surge does not move the median");
 }
+
+const RAW: &str = r#"
+product: shop.payments_raw
+version: 1.0.0
+owner: shop-team
+description: Payments as sent.
+status: active
+layer: bronze
+source: { kind: http, format: json }
+schema:
+  - { name: id, type: string, required: true }
+  - { name: amount, type: long }
+"#;
+
+const PAYMENTS: &str = r#"
+product: shop.payments
+version: 1.0.0
+owner: shop-team
+description: Payments, checked before they land.
+status: active
+layer: silver
+source:
+  inputs: [shop.payments_raw]
+  transform: models/payments.sql
+  materialized: append
+schema:
+  - { name: id, type: string, required: true }
+  - { name: amount, type: long }
+quality:
+  - not_null: [amount]
+    block: true
+  - range: { column: amount, max: 100 }
+"#;
+
+#[tokio::test]
+async fn a_blocking_check_stops_a_model_commit() {
+    let (_tmp, project, lake) = project(&[
+        ("trib.toml", SETTINGS),
+        ("products/shop/payments_raw.yaml", RAW),
+        ("products/shop/payments.yaml", PAYMENTS),
+        ("models/payments.sql", "SELECT id, amount FROM shop.payments_raw"),
+    ]);
+    let raw = contract(&project, "shop.payments_raw");
+    let checker = Arc::new(
+        Checker::open(lake.clone(), project.clone(), ManualClock::at(T0))
+            .await
+            .expect("checker"),
+    );
+    let engine = trib_engine::Engine::new(lake.clone(), &project).with_gate(Arc::new(trib_quality::Gate::new(checker)));
+    let node = engine.dag().latest("shop.payments").expect("node");
+
+    // A non-blocking failure (amount above 100) is recorded; the rows land.
+    ingest(&lake, raw, &[r#"{"id": "p1", "amount": 500}"#.to_string()]).await;
+    let r = engine.run(&node).await.expect("run");
+    assert!(matches!(r.outcome, trib_engine::Outcome::Committed { rows: 1, .. }), "{r:?}");
+
+    // A blocking one (a NULL amount) stops the commit and leaves the input unread.
+    ingest(&lake, raw, &[r#"{"id": "p2", "amount": null}"#.to_string()]).await;
+    let err = engine.run(&node).await.expect_err("blocked");
+    assert!(matches!(err, trib_engine::Error::Blocked { .. }), "{err}");
+    assert!(err.to_string().contains("not_null(amount)"), "{err}");
+    let table = trib_lake::open_existing(&lake, contract(&project, "shop.payments"), trib_lake::TableKind::Data)
+        .await
+        .expect("open")
+        .expect("table");
+    assert_eq!(table.count().await.expect("count"), 1);
+    let err = engine.run(&node).await.expect_err("still blocked");
+    assert!(matches!(err, trib_engine::Error::Blocked { .. }), "{err}");
+
+    let mut results = trib_quality::results::Results::open(&lake).await.expect("results");
+    let rows = results
+        .query("SELECT \"check\" FROM t WHERE product = 'shop.payments' AND status = 'fail' ORDER BY at")
+        .await
+        .expect("query");
+    let mut names: Vec<String> = rows
+        .iter()
+        .flat_map(|b| {
+            let a = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).expect("cast");
+            arrow::array::AsArray::as_string::<i32>(&a).iter().map(|s| s.unwrap_or_default().to_string()).collect::<Vec<_>>()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["not_null(amount)", "not_null(amount)", "range(amount)"]);
+}

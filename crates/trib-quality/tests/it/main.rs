@@ -2,7 +2,7 @@
 //! project, with time injected and a real HTTP receiver for the webhooks.
 
 mod checks;
-// mod trust;
+mod trust;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
