@@ -79,6 +79,8 @@ pub struct Gateway {
     points: tokio::sync::Mutex<PointIndexes>,
     /// Open tables, brought up to date before each query.
     tables: tokio::sync::Mutex<HashMap<(String, u64), DeltaTable>>,
+    /// Where certification is read, to warn readers of products that lost or lack it.
+    certification: Option<Arc<dyn trib_core::CertificationStatus>>,
 }
 
 impl Gateway {
@@ -102,7 +104,19 @@ impl Gateway {
             mask_key,
             points: tokio::sync::Mutex::new(HashMap::new()),
             tables: tokio::sync::Mutex::new(HashMap::new()),
+            certification: None,
         })
+    }
+
+    /// Queries of products that were evaluated and are not certified carry a warning.
+    pub fn with_certification(mut self, status: Arc<dyn trib_core::CertificationStatus>) -> Self {
+        self.certification = Some(status);
+        self
+    }
+
+    /// A product version's certification state, when it has been evaluated.
+    pub fn certification(&self, product: &str, major: u64) -> Option<String> {
+        self.certification.as_ref().and_then(|c| c.state(product, major))
     }
 
     pub fn settings(&self) -> &Settings {
@@ -486,6 +500,12 @@ impl Gateway {
         if contract.status == Status::Deprecated {
             warnings.push(format!(
                 "`{label}` is deprecated; move to its newest major version before it is retired"
+            ));
+        }
+        if let Some(state) = self.certification(&r.product, major).filter(|s| s != "certified") {
+            warnings.push(format!(
+                "`{label}` is not certified ({state}): it does not meet its SLOs yet or any more; `trib slo {}` says why",
+                r.product
             ));
         }
         let mut table = self.table(&r.product, major).await?;

@@ -14,8 +14,10 @@ pub mod clock;
 pub mod diagnostic;
 pub mod duration;
 pub mod settings;
+pub mod status;
 
 pub use clock::{Clock, SystemClock};
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 pub use duration::Duration;
 pub use settings::{KafkaSettings, Settings};
+pub use status::CertificationStatus;

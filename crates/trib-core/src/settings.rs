@@ -189,6 +189,14 @@ pub struct CertificationSettings {
     /// How often `trib serve` measures SLOs and steps certification.
     #[serde(default = "default_evaluate_every")]
     pub evaluate_every: Duration,
+    /// How often `trib serve` runs the checks over whole products (new rows are
+    /// checked as they arrive).
+    #[serde(default = "default_scheduled_checks_every")]
+    pub scheduled_checks_every: Duration,
+}
+
+fn default_scheduled_checks_every() -> Duration {
+    Duration::from_secs(3_600)
 }
 
 fn default_budget_window() -> Duration {
@@ -313,6 +321,7 @@ impl Default for CertificationSettings {
             freshness_objective: default_objective(),
             checks_objective: default_objective(),
             evaluate_every: default_evaluate_every(),
+            scheduled_checks_every: default_scheduled_checks_every(),
         }
     }
 }

@@ -191,6 +191,24 @@ impl Certifications {
         self.table.append(&batch, None).await
     }
 
+    /// The newest state of every product major: ((product, major), (state, since)).
+    pub async fn all_current(&mut self) -> Result<Vec<((String, u64), (CertState, i64))>> {
+        let sql = "SELECT product, major, last_value(to_state ORDER BY at) AS state, max(at) AS since FROM t GROUP BY product, major";
+        let mut out = Vec::new();
+        for b in self.table.query(sql).await? {
+            let product = texts(b.column(0))?;
+            let major = crate::store::numbers(b.column(1))?;
+            let state = texts(b.column(2))?;
+            let since = millis(b.column(3))?;
+            for i in 0..b.num_rows() {
+                if let Some(s) = CertState::parse(state.value(i)) {
+                    out.push(((product.value(i).to_string(), major.value(i) as u64), (s, since.value(i))));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The product's state and since when, from its newest transition.
     pub async fn current(&mut self, product: &str, major: u64) -> Result<Option<(CertState, i64)>> {
         Ok(self.history(product, major).await?.last().map(|t| (t.to, t.at_ms)))
@@ -227,6 +245,55 @@ impl Certifications {
             }
         }
         Ok(out)
+    }
+}
+
+/// The current certification of every product, in memory for the read path: loaded
+/// from `_trib.certifications` and kept up to date by [`crate::Trust`].
+#[derive(Debug, Default)]
+pub struct Board {
+    states: std::sync::RwLock<std::collections::HashMap<(String, u64), (CertState, i64)>>,
+}
+
+impl Board {
+    /// The states recorded so far; empty (and nothing created) before any evaluation.
+    pub async fn load(lake: &Lake) -> Result<Self> {
+        let board = Self::default();
+        let name = format!("_trib.{TABLE}");
+        if trib_lake::ProductTable::open_url(lake, lake.system_url(TABLE), &name).await.is_err() {
+            return Ok(board);
+        }
+        board.reload(&mut Certifications::open(lake).await?).await?;
+        Ok(board)
+    }
+
+    pub(crate) async fn reload(&self, certs: &mut Certifications) -> Result<()> {
+        let all = certs.all_current().await?;
+        let mut states = self.states.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        states.clear();
+        states.extend(all);
+        Ok(())
+    }
+
+    pub(crate) fn set(&self, product: &str, major: u64, state: CertState, since: i64) {
+        self.states
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((product.to_string(), major), (state, since));
+    }
+
+    pub fn get(&self, product: &str, major: u64) -> Option<(CertState, i64)> {
+        self.states
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(product.to_string(), major))
+            .copied()
+    }
+}
+
+impl trib_core::CertificationStatus for Board {
+    fn state(&self, product: &str, major: u64) -> Option<String> {
+        self.get(product, major).map(|s| s.0.as_str().to_string())
     }
 }
 

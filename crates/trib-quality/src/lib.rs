@@ -32,7 +32,7 @@ mod store;
 pub mod trust;
 
 pub use alerts::{Alert, Notifier};
-pub use certify::CertState;
+pub use certify::{Board, CertState};
 pub use checks::{CheckResult, Checker, Scope, Status};
 pub use gate::Gate;
 pub use slo::{Measurement, SloKind};

@@ -70,6 +70,7 @@ pub struct Trust {
     certs: Mutex<Certifications>,
     incidents: Mutex<Incidents>,
     notifier: Arc<Notifier>,
+    board: Arc<certify::Board>,
 }
 
 impl Trust {
@@ -83,9 +84,13 @@ impl Trust {
             clock.clone(),
         )
         .await?;
+        let mut certs = Certifications::open(&lake).await?;
+        let board = Arc::new(certify::Board::default());
+        board.reload(&mut certs).await?;
         Ok(Self {
             slos: Mutex::new(Slos::open(&lake, settings.clone()).await?),
-            certs: Mutex::new(Certifications::open(&lake).await?),
+            certs: Mutex::new(certs),
+            board,
             incidents: Mutex::new(Incidents::open(&lake).await?),
             notifier: Arc::new(notifier),
             lake,
@@ -102,6 +107,11 @@ impl Trust {
             n.set_secrets(secrets);
         }
         self
+    }
+
+    /// Current states, kept up to date by each evaluation, for the read path.
+    pub fn board(&self) -> &Arc<certify::Board> {
+        &self.board
     }
 
     pub fn checker(&self) -> &Arc<Checker> {
@@ -212,6 +222,7 @@ impl Trust {
                 evidence: evidence.to_string(),
             };
             certs.record(&t).await?;
+            self.board.set(&product, major, to, now);
             crate::metrics::transition(&product, to);
             tracing::info!(product = %product, major, from = ?t.from, to = %to, reason = %reason, "certification changed");
             if let Some(from) = t.from {

@@ -127,6 +127,9 @@ pub struct VersionDescription {
     pub readable: bool,
     /// Whether the caller sees only some rows.
     pub row_filtered: bool,
+    /// Certification earned from its SLOs (`candidate`, `certified`, `degraded`,
+    /// `decertified`, `draft`), once evaluated.
+    pub certification: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -229,6 +229,7 @@ pub async fn describe(
                     .collect(),
                 readable: view.is_some(),
                 row_filtered: view.as_ref().is_some_and(|v| v.row_filter.is_some()),
+                certification: reads.gateway.certification(&product, c.major()),
             }
         })
         .collect();

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use trib_core::{Diagnostic, Diagnostics, Location, Settings};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Project {
     pub dir: PathBuf,
     pub settings: Settings,

@@ -50,8 +50,12 @@ pub enum Command {
     /// Create, list and revoke API tokens (stored hashed in `.trib/tokens.json`).
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Show one data product: contract, schema, lineage neighbours.
+    /// Show one data product: contract, schema, lineage neighbours, certification.
     Show(ShowArgs),
+    /// Run the contracts' quality checks over whole products and print the results.
+    Quality(QualityArgs),
+    /// Show SLO attainment, error budgets and certification (`--evaluate` measures first).
+    Slo(SloArgs),
     /// Compact, Z-order, checkpoint and vacuum product tables.
     Maintain(MaintainArgs),
     /// Run the HTTP API: event ingestion, health and metrics.
@@ -186,6 +190,29 @@ pub struct ServeArgs {
 pub struct ShowArgs {
     /// Product address, e.g. `orders.orders`.
     pub product: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct QualityArgs {
+    /// Product address; every product with checks when omitted.
+    pub product: Option<String>,
+    /// Print only the checks that did not pass.
+    #[arg(long)]
+    pub failures: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SloArgs {
+    /// Product address; every product when omitted.
+    pub product: Option<String>,
+    /// Measure SLOs, step certification and send alerts first (what `trib serve` does
+    /// every `[certification] evaluate_every`).
+    #[arg(long)]
+    pub evaluate: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
 }

@@ -24,7 +24,8 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<Outcome> {
     };
     let lake = super::lake(&project)?;
     let started = Instant::now();
-    let report = super::runtime()?.block_on(async {
+    let rt = super::runtime()?;
+    let report = rt.block_on(async {
         match args.file.as_deref().filter(|p| p.as_os_str() != "-") {
             Some(path) => ingest_file(&lake, &contract, path, format, args.batch_size).await,
             None => {
@@ -42,6 +43,22 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<Outcome> {
         }
     })?;
     print_report(&contract, &report, started.elapsed(), args.format);
+    // The new rows against the contract's checks; the records are in either way.
+    if !contract.quality.is_empty() {
+        let project = std::sync::Arc::new(project);
+        let run = rt.block_on(async {
+            let checker =
+                trib_quality::Checker::open(lake.clone(), project, std::sync::Arc::new(trib_core::SystemClock)).await?;
+            checker.check_new(&contract).await
+        });
+        match run {
+            Ok(Some(run)) if run.failed().next().is_some() => {
+                eprint!("{}", super::quality::render_run(&run, true));
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: the checks of the new rows could not run: {e}"),
+        }
+    }
     Ok(Outcome::Ok)
 }
 

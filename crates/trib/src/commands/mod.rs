@@ -7,6 +7,7 @@ mod diff;
 mod ingest;
 mod init;
 mod maintain;
+mod quality;
 mod query;
 mod run;
 mod serve;
@@ -35,6 +36,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Query(a) => query::run(g, &a),
         Command::Token(c) => token::run(g, c),
         Command::Show(a) => show::run(g, &a),
+        Command::Quality(a) => quality::run(g, &a),
+        Command::Slo(a) => quality::slo(g, &a),
         Command::Maintain(a) => maintain::run(g, &a),
         Command::Serve(a) => serve::run(g, &a),
         Command::Contract(c) => contract::run(g, c),

@@ -31,7 +31,8 @@ pub fn run(g: &GlobalArgs, args: &QueryArgs) -> Result<Outcome> {
     }
     let lake = super::lake(&project)?;
     let result = super::runtime()?.block_on(async {
-        let gateway = Gateway::new(lake, &project)?;
+        let board = trib_quality::Board::load(&lake).await?;
+        let gateway = Gateway::new(lake, &project)?.with_certification(std::sync::Arc::new(board));
         let result = gateway.query(&principal, &args.sql, QueryPath::Cli).await;
         // No audit, no answer: the read is recorded before its rows are shown.
         gateway

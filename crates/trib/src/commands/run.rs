@@ -18,7 +18,14 @@ pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool
         anyhow::bail!("the project has errors; hint: fix what `trib check` reports, then run");
     }
     let lake = super::lake(&project)?;
-    let engine = Engine::new(lake, &project);
+    let rt = super::runtime()?;
+    // Each commit's rows go through the contract's checks first; blocking ones stop it.
+    let checker = rt.block_on(trib_quality::Checker::open(
+        lake.clone(),
+        std::sync::Arc::new(project.clone()),
+        std::sync::Arc::new(trib_core::SystemClock),
+    ))?;
+    let engine = Engine::new(lake, &project).with_gate(std::sync::Arc::new(trib_quality::Gate::new(std::sync::Arc::new(checker))));
     let selected = engine.dag().select(select)?;
     let order = engine.dag().order(&selected);
     let bar = if std::io::stderr().is_terminal() && format == OutputFormat::Text {
@@ -35,7 +42,7 @@ pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool
     let mut failed: HashSet<Node> = HashSet::new();
     let mut done: HashSet<Node> = HashSet::new();
     let planned: HashSet<&Node> = order.iter().collect();
-    super::runtime()?.block_on(async {
+    rt.block_on(async {
         let mut started = vec![false; order.len()];
         let mut running = FuturesUnordered::new();
         loop {

@@ -34,15 +34,30 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
         let addr = listener.local_addr()?;
         let consumers = start_consumers(&lake, &latest, &kafka, &group)?;
         let (stop_models, stopping) = tokio::sync::watch::channel(false);
+        let trust = std::sync::Arc::new(
+            trib_quality::Trust::open(
+                lake.clone(),
+                std::sync::Arc::new(project.clone()),
+                std::sync::Arc::new(trib_core::SystemClock),
+            )
+            .await?,
+        );
         let models = (args.models_poll_ms > 0).then(|| {
-            let engine = trib_engine::Engine::new(lake.clone(), &project);
+            let engine = trib_engine::Engine::new(lake.clone(), &project)
+                .with_gate(std::sync::Arc::new(trib_quality::Gate::new(trust.checker().clone())));
             tokio::spawn(run_models(
                 engine,
                 std::time::Duration::from_millis(args.models_poll_ms),
-                stopping,
+                stopping.clone(),
             ))
         });
-        let gateway = trib_access::Gateway::new(lake.clone(), &project)?;
+        let trust_task = tokio::spawn(run_trust(
+            trust.clone(),
+            latest.clone(),
+            project.settings.certification.clone(),
+            stopping,
+        ));
+        let gateway = trib_access::Gateway::new(lake.clone(), &project)?.with_certification(trust.board().clone());
         // Only a server on loopback answers requests without a token, as the local
         // identity (the same as the CLI's); anywhere else every request needs a token.
         let anonymous = addr
@@ -107,6 +122,7 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
         if let Some(m) = models {
             let _ = m.await;
         }
+        let _ = trust_task.await;
         // Consumers commit what they hold and leave the group, so that the others
         // take their partitions over at once.
         tokio::task::spawn_blocking(move || consumers.into_iter().for_each(KafkaConsumer::stop)).await?;
@@ -173,6 +189,67 @@ async fn run_models(
                         last_error.insert(node.clone(), text);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// How often new rows of ingested products are checked.
+const NEW_ROWS_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Trust, continuously: the new rows of ingested products are checked every few
+/// seconds (model commits are checked by the engine's gate), and every
+/// `evaluate_every` SLOs are measured, certification stepped and alerts sent, with the
+/// checks over whole products every `scheduled_checks_every`.
+async fn run_trust(
+    trust: std::sync::Arc<trib_quality::Trust>,
+    latest: Vec<trib_spec::Contract>,
+    settings: trib_core::settings::CertificationSettings,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let streams: Vec<&trib_spec::Contract> = latest
+        .iter()
+        .filter(|c| matches!(c.source, trib_spec::Source::Stream(_)) && !c.quality.is_empty())
+        .collect();
+    let evaluate_every = std::time::Duration::from_millis(settings.evaluate_every.as_millis().max(1_000));
+    let scheduled_every = std::time::Duration::from_millis(settings.scheduled_checks_every.as_millis().max(1_000));
+    let mut tick = tokio::time::interval(NEW_ROWS_CHECK_EVERY.min(evaluate_every));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_evaluation: Option<std::time::Instant> = None;
+    let mut last_scheduled: Option<std::time::Instant> = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopping.changed() => return,
+        }
+        for c in &streams {
+            if *stopping.borrow() {
+                return;
+            }
+            match trust.checker().check_new(c).await {
+                Ok(Some(run)) => {
+                    for r in run.failed() {
+                        tracing::warn!(product = %run.product, check = %r.check, status = r.status.as_str(), message = %r.message, "check failed on new rows");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(product = %c.product.value, error = %e, "checks of new rows could not run"),
+            }
+        }
+        if last_evaluation.is_some_and(|t| t.elapsed() < evaluate_every) {
+            continue;
+        }
+        last_evaluation = Some(std::time::Instant::now());
+        let scheduled = last_scheduled.is_none_or(|t| t.elapsed() >= scheduled_every);
+        if scheduled {
+            last_scheduled = Some(std::time::Instant::now());
+        }
+        for c in trust.products() {
+            if *stopping.borrow() {
+                return;
+            }
+            if let Err(e) = trust.evaluate_product(c, scheduled).await {
+                tracing::warn!(product = %c.product.value, error = %e, "trust evaluation failed; the next one retries");
             }
         }
     }

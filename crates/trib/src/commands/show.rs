@@ -12,13 +12,31 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<Outcome> {
     let Some(c) = project.latest(&name) else {
         bail!("no product `{name}` in this project; hint: `trib check` lists the products");
     };
+    // Certification as last evaluated (by `trib serve` or `trib slo --evaluate`).
+    let lake = super::lake(&project)?;
+    let board = super::runtime()?.block_on(trib_quality::Board::load(&lake))?;
+    let certification = board.get(&c.product.value.to_string(), c.major());
+    let since = |ms: i64| {
+        chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default()
+    };
     match args.format {
         OutputFormat::Json => {
             let mut doc = trib_spec::json::contract_json(c);
             doc["downstream"] = downstream(&project, c).into();
+            doc["certification"] = certification
+                .map(|(s, at)| serde_json::json!({ "state": s.as_str(), "since": since(at) }))
+                .into();
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
-        OutputFormat::Text => print!("{}", describe(&project, c)),
+        OutputFormat::Text => {
+            print!("{}", describe(&project, c));
+            match certification {
+                Some((s, at)) => println!("certification: {s} since {} (`trib slo {}` for the SLOs)", since(at), c.product.value),
+                None => println!("certification: not evaluated yet (`trib slo --evaluate`, or `trib serve`)"),
+            }
+        }
     }
     Ok(Outcome::Ok)
 }
