@@ -19,3 +19,23 @@ impl Clock for SystemClock {
             .unwrap_or(0)
     }
 }
+
+/// A clock that moves only when told to: for tests, and for the demo's simulated days.
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn at(millis: i64) -> Self {
+        Self(std::sync::atomic::AtomicI64::new(millis))
+    }
+
+    pub fn advance(&self, millis: i64) {
+        self.0.fetch_add(millis, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_millis(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -16,7 +16,7 @@ pub mod duration;
 pub mod settings;
 pub mod status;
 
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 pub use duration::Duration;
 pub use settings::{KafkaSettings, Settings};

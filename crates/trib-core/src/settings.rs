@@ -193,6 +193,9 @@ pub struct CertificationSettings {
     /// checked as they arrive).
     #[serde(default = "default_scheduled_checks_every")]
     pub scheduled_checks_every: Duration,
+    /// A model is certified only while every product it reads is certified.
+    #[serde(default)]
+    pub require_certified_inputs: bool,
 }
 
 fn default_scheduled_checks_every() -> Duration {
@@ -322,6 +325,7 @@ impl Default for CertificationSettings {
             checks_objective: default_objective(),
             evaluate_every: default_evaluate_every(),
             scheduled_checks_every: default_scheduled_checks_every(),
+            require_certified_inputs: false,
         }
     }
 }

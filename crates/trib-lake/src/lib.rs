@@ -14,6 +14,7 @@
 //! is recognised and never lands twice. This crate knows tables, not records: decoding
 //! and validation live in `trib-ingest`.
 
+mod cdf;
 mod error;
 mod location;
 mod maintain;

@@ -327,9 +327,9 @@ impl ProductTable {
             let batches = df.collect().await.map_err(|source| self.query_err(source))?;
             return Ok((schema, batches));
         };
-        let plan = self
-            .table
-            .clone()
+        let plan = crate::cdf::readable(&self.table)
+            .await
+            .map_err(|source| self.err(Operation::Read, source))?
             .scan_cdf()
             .with_starting_version(after + 1)
             .with_ending_version(upto)

@@ -169,6 +169,26 @@ impl Trust {
                 _ => None,
             })
             .collect();
+        // The governance rule: a model is certified only on certified inputs.
+        let uncertified_inputs: Vec<String> = if self.settings.require_certified_inputs {
+            contract
+                .inputs()
+                .iter()
+                .filter_map(|i| {
+                    let major = i.value.major.or_else(|| self.project.latest(&i.value.product).map(|c| c.major()))?;
+                    let state = self.board.get(&i.value.product.to_string(), major).map(|s| s.0);
+                    (state != Some(CertState::Certified)).then(|| {
+                        format!(
+                            "input `{}@v{major}` is {}",
+                            i.value.product,
+                            state.map_or("not evaluated", CertState::as_str)
+                        )
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let exhausted: Vec<String> = windows
             .iter()
             .filter(|a| a.exhausted())
@@ -194,7 +214,11 @@ impl Trust {
         let inputs = certify::Inputs {
             draft: contract.status == ContractStatus::Draft,
             slos: declared.len(),
-            breaches: breaches.iter().map(|(k, d)| format!("{}: {d}", k.as_str())).collect(),
+            breaches: breaches
+                .iter()
+                .map(|(k, d)| format!("{}: {d}", k.as_str()))
+                .chain(uncertified_inputs.iter().cloned())
+                .collect(),
             exhausted,
             clean_since_ms: clean_since,
             now_ms: now,

@@ -86,9 +86,9 @@ pub fn export(c: &Contract) -> Value {
     }
     let custom: Vec<Value> = CUSTOM_FIELDS
         .iter()
-        // ODCS has availability, latency and a completeness figure but not its window:
-        // the SLA travels in our form only when it has one.
-        .filter(|f| **f != "sla" || c.sla.completeness.is_some())
+        // ODCS has availability, latency and a completeness figure but not its window,
+        // nor validity: the SLA travels in our form only when it has one of them.
+        .filter(|f| **f != "sla" || c.sla.completeness.is_some() || c.sla.validity.is_some())
         .filter_map(|f| ours(f).map(|v| custom_property(f, v)))
         .collect();
     doc.insert("customProperties".into(), Value::Array(custom));

@@ -5,29 +5,19 @@ mod checks;
 mod trust;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-use trib_core::Clock;
+pub use std::sync::atomic::Ordering;
+pub use trib_core::Clock;
 use trib_ingest::dead_letter::Provenance;
 use trib_ingest::{Format, Ingestor};
 use trib_lake::Lake;
 use trib_spec::{Contract, Project};
 
 /// A clock the test moves.
-#[derive(Default)]
-pub struct ManualClock(AtomicI64);
+pub struct ManualClock;
 
 impl ManualClock {
-    pub fn at(ms: i64) -> Arc<Self> {
-        Arc::new(Self(AtomicI64::new(ms)))
-    }
-    pub fn advance(&self, ms: i64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_millis(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+    pub fn at(ms: i64) -> Arc<trib_core::ManualClock> {
+        Arc::new(trib_core::ManualClock::at(ms))
     }
 }
 

@@ -87,7 +87,7 @@ sla:
 
 const T0: i64 = 1_773_532_800_000;
 
-async fn open(project: &Arc<Project>, lake: &Lake, clock: Arc<ManualClock>) -> trib_quality::Trust {
+async fn open(project: &Arc<Project>, lake: &Lake, clock: Arc<trib_core::ManualClock>) -> trib_quality::Trust {
     trib_quality::Trust::open(lake.clone(), project.clone(), clock)
         .await
         .expect("trust")

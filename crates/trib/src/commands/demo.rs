@@ -318,6 +318,11 @@ pub fn run(_g: &GlobalArgs, args: &DemoArgs) -> Result<Outcome> {
         anyhow::Ok(())
     })?;
 
+    println!("\n== 13. trust: checks, SLOs and certification over simulated days (trib quality, trib slo)");
+    for line in rt.block_on(trust_demo(dir, project, lake.clone()))? {
+        println!("  {line}");
+    }
+
     println!(
         "\ndone. explore with: cd {} && trib check && trib show web.clicks",
         dir.display()
@@ -445,4 +450,156 @@ async fn http_demo(lake: trib_lake::Lake, contracts: Vec<trib_spec::Contract>) -
 
 fn deltalake_pretty(batches: &[arrow::array::RecordBatch]) -> Result<String> {
     Ok(arrow::util::pretty::pretty_format_batches(batches)?.to_string())
+}
+
+/// The trust loop on simulated days: both streams get fresh, valid events every day
+/// and earn certification after the probation; then the clickstream gets bad data,
+/// is degraded and loses its certificate, and its team's webhook (a receiver started
+/// here on loopback) gets signed alerts.
+async fn trust_demo(dir: &Path, project: &trib_spec::Project, lake: trib_lake::Lake) -> Result<Vec<String>> {
+    use std::sync::{Arc, Mutex};
+    use trib_core::Clock as _;
+    let mut out = Vec::new();
+    // The whole-product checks of a silver product built by step 11.
+    let project = Arc::new(project.clone());
+    let checker = trib_quality::Checker::open(lake.clone(), project.clone(), Arc::new(trib_core::SystemClock)).await?;
+    let orders: trib_spec::ProductName = "orders.orders".parse()?;
+    let contract = project.latest(&orders).context("the example has `orders.orders`")?;
+    let run = checker.check_product(contract).await?;
+    let failed: Vec<&str> = run.failed().map(|r| r.check.as_str()).collect();
+    out.push(format!(
+        "checks of orders.orders: {} passed, {} did not{}",
+        run.results.len() - failed.len(),
+        failed.len(),
+        if failed.is_empty() { String::new() } else { format!(" ({})", failed.join(", ")) }
+    ));
+
+    // A webhook receiver standing in for the web team's incident channel.
+    let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hooks", listener.local_addr()?);
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let sink = sink.clone();
+            async move {
+                let sig = headers
+                    .get(trib_quality::alerts::SIGNATURE_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((sig, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut project = (*project).clone();
+    for t in &mut project.settings.teams {
+        if t.name == "web-analytics-team" {
+            t.webhook = Some(url.clone());
+            t.secret_env = Some("DEMO_WEBHOOK_SECRET".into());
+        }
+    }
+    out.push(format!("web-analytics-team's webhook: a receiver on {url}"));
+    const KEY: &str = "demo-signing-key";
+    let project = Arc::new(project);
+    let day_ms = 86_400_000;
+    let clock = Arc::new(trib_core::ManualClock::at(chrono::Utc::now().timestamp_millis()));
+    let trust = trib_quality::Trust::open(lake.clone(), project.clone(), clock.clone())
+        .await?
+        .with_secrets(Arc::new(|name| (name == "DEMO_WEBHOOK_SECRET").then(|| KEY.to_string())));
+    let readings_name: trib_spec::ProductName = "iot.sensor_readings".parse()?;
+    let clicks_name: trib_spec::ProductName = "web.clicks_raw".parse()?;
+    let readings = project.latest(&readings_name).context("readings")?.clone();
+    let clicks = project.latest(&clicks_name).context("clicks")?.clone();
+    let mut readings_in = trib_ingest::Ingestor::open(&lake, &readings).await?;
+    let mut clicks_in = trib_ingest::Ingestor::open(&lake, &clicks).await?;
+    out.push(format!("{:<4} {:<22} {:<22} what happened", "day", "iot.sensor_readings", "web.clicks_raw"));
+    for day in 0..10 {
+        let now = clock.now_millis();
+        let at = |s: i64| {
+            chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now - s * 1000)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default()
+        };
+        let body: String = (0..200)
+            .map(|i| {
+                format!(
+                    "{{\"device_id\":\"d-{}\",\"site\":\"plant-north\",\"reading_at\":\"{}\",\"temperature_c\":21.5,\"humidity_pct\":40,\"battery_v\":3.7}}\n",
+                    i % 20,
+                    at(i % 30)
+                )
+            })
+            .collect();
+        // Day 8: 2% of the clicks are broken (no session); day 9: half of them.
+        let broken_per_200 = match day {
+            8 => 4,
+            9 => 100,
+            _ => 0,
+        };
+        let clicks_body: String = (0..200)
+            .map(|i| {
+                let session = if i < broken_per_200 { String::new() } else { format!("\"session_id\":\"s-{}\",", i % 40) };
+                format!(
+                    "{{\"event_id\":\"e-{day}-{i}\",{session}\"event_type\":\"page_view\",\"url\":\"/p/{i}\",\"occurred_at\":\"{}\"}}\n",
+                    at(i % 60)
+                )
+            })
+            .collect();
+        let provenance = |s: &str| trib_ingest::dead_letter::Provenance {
+            received_at_micros: now * 1000,
+            source: s.into(),
+            batch_id: format!("demo-day-{day}"),
+        };
+        readings_in
+            .ingest(trib_ingest::Format::Ndjson, body.as_bytes(), &provenance("demo"), None)
+            .await?;
+        let r = clicks_in
+            .ingest(trib_ingest::Format::Ndjson, clicks_body.as_bytes(), &provenance("demo"), None)
+            .await?;
+        for c in [&readings, &clicks] {
+            trust.checker().check_new(c).await?;
+        }
+        let a = trust.evaluate_product(&readings, false).await?;
+        let b = trust.evaluate_product(&clicks, false).await?;
+        let mut what: Vec<String> = Vec::new();
+        for e in [&a, &b] {
+            if let Some(t) = e.transition.as_ref().filter(|t| t.from.is_some()) {
+                what.push(format!("{}: {}", e.product, t.reason));
+            }
+        }
+        if r.dead_lettered > 0 {
+            what.insert(0, format!("{} of 200 clicks dead-lettered", r.dead_lettered));
+        }
+        out.push(format!("{day:<4} {:<22} {:<22} {}", a.state.as_str(), b.state.as_str(), what.join("; ")));
+        clock.advance(day_ms);
+    }
+    let got = got.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let verified = got
+        .iter()
+        .filter(|(sig, body)| *sig == trib_quality::alerts::sign(KEY.as_bytes(), body.as_bytes()))
+        .count();
+    out.push(format!(
+        "the web team received {} alerts, {verified} with a valid HMAC-SHA256 signature:",
+        got.len()
+    ));
+    for (_, body) in &got {
+        let v: serde_json::Value = serde_json::from_str(body)?;
+        out.push(format!("  {:<22} {}", v["type"].as_str().unwrap_or_default(), v["message"].as_str().unwrap_or_default()));
+    }
+    if let Some((_, body)) = got.iter().find(|(_, b)| b.contains("incident.opened")) {
+        out.push(format!("one delivery as sent: {body}"));
+    }
+    let standing = trust.standing(&clicks).await?;
+    for line in super::quality::render_standing(&standing).lines() {
+        out.push(line.to_string());
+    }
+    out.push(format!(
+        "(`{}`: `trib slo`, `trib quality`; results in _trib.quality_results, _trib.slo_measurements, _trib.certifications)",
+        dir.display()
+    ));
+    server.abort();
+    Ok(out)
 }
