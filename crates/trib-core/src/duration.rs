@@ -188,3 +188,38 @@ mod tests {
         assert!(Duration::parse("5m").expect("5m") < Duration::parse("1h").expect("1h"));
     }
 }
+
+/// A span of seconds as people say it: its two largest units (`5d`, `2h 30m`,
+/// `251d 9h`, `45s`).
+pub fn human(secs: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
+    let mut parts = Vec::new();
+    let mut rest = secs;
+    for (size, unit) in UNITS {
+        if rest >= size {
+            parts.push(format!("{}{unit}", rest / size));
+            rest %= size;
+        } else if !parts.is_empty() {
+            // Units after the first are adjacent: `1d 0h` reads worse than `1d`.
+            parts.push(String::new());
+        }
+        if parts.len() == 2 {
+            break;
+        }
+    }
+    let parts: Vec<String> = parts.into_iter().filter(|p| !p.is_empty() && !p.starts_with('0')).collect();
+    if parts.is_empty() { "0s".into() } else { parts.join(" ") }
+}
+
+#[cfg(test)]
+mod human_tests {
+    #[test]
+    fn two_largest_units() {
+        assert_eq!(super::human(432_000), "5d");
+        assert_eq!(super::human(21_721_340), "251d 9h");
+        assert_eq!(super::human(9_000), "2h 30m");
+        assert_eq!(super::human(86_460), "1d");
+        assert_eq!(super::human(45), "45s");
+        assert_eq!(super::human(0), "0s");
+    }
+}

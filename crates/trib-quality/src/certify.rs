@@ -95,7 +95,7 @@ pub fn next(current: Option<CertState>, i: &Inputs) -> Option<(CertState, String
                     Certified,
                     format!(
                         "every SLO met for {}",
-                        trib_core::Duration::from_secs((clean_for.unwrap_or(0) / 1000) as u64)
+                        trib_core::duration::human((clean_for.unwrap_or(0) / 1000) as u64)
                     ),
                 ))
             } else {

@@ -566,10 +566,10 @@ fn judge(
                     r.status = Status::Fail;
                     r.message = format!(
                         "newest row is {} old, more than {max_age}",
-                        trib_core::Duration::from_secs(age as u64)
+                        trib_core::duration::human(age as u64)
                     );
                 } else {
-                    r.message = format!("newest row is {} old", trib_core::Duration::from_secs(age as u64));
+                    r.message = format!("newest row is {} old", trib_core::duration::human(age as u64));
                 }
             }
             None => {

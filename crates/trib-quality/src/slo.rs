@@ -433,7 +433,7 @@ impl Slos {
                     detail: format!(
                         "newest {} is {} old (limit {limit})",
                         if contract.event_time.is_some() { "event" } else { "commit" },
-                        trib_core::Duration::from_secs(age_s as u64)
+                        trib_core::duration::human(age_s as u64)
                     ),
                 }
             }

@@ -39,6 +39,8 @@ pub struct Evaluation {
 pub struct Standing {
     pub product: String,
     pub major: u64,
+    /// The error-budget window, as people say it (`28d`).
+    pub budget_window: String,
     pub state: Option<(CertState, i64)>,
     pub slos: Vec<SloStanding>,
     pub transitions: Vec<Transition>,
@@ -50,7 +52,7 @@ pub struct SloStanding {
     pub target: f64,
     /// The newest measurement: met, what was seen, the value.
     pub latest: Option<(bool, String, Option<f64>)>,
-    /// Attainment over the last day, 7 days and 28 days.
+    /// Attainment over the last day, 7 days and the budget window (labelled `budget`).
     pub windows: Vec<(&'static str, Attainment)>,
     /// Share of measurements met per day, oldest first, over the chart's days.
     pub daily: Vec<Option<f64>>,
@@ -197,7 +199,7 @@ impl Trust {
                     "{} at {:.2}% over {} against {}%",
                     a.slo.as_str(),
                     a.percent().unwrap_or(0.0),
-                    self.settings.budget_window,
+                    trib_core::duration::human(self.settings.budget_window.as_secs()),
                     a.target
                 )
             })
@@ -359,7 +361,7 @@ impl Trust {
         let latest = slos.latest(contract).await?;
         let mut windows: BTreeMap<SloKind, Vec<(&'static str, Attainment)>> = BTreeMap::new();
         let budget_ms = self.settings.budget_window.as_millis() as i64;
-        for (label, ms) in [("1d", DAY_MS), ("7d", 7 * DAY_MS), ("28d", budget_ms.max(DAY_MS))] {
+        for (label, ms) in [("1d", DAY_MS), ("7d", 7 * DAY_MS), ("budget", budget_ms.max(DAY_MS))] {
             for a in slos.attainment(contract, now - ms).await? {
                 windows.entry(a.slo).or_default().push((label, a));
             }
@@ -401,6 +403,7 @@ impl Trust {
         Ok(Standing {
             product,
             major,
+            budget_window: trib_core::duration::human(self.settings.budget_window.as_secs()),
             state,
             slos,
             transitions,

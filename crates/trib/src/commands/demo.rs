@@ -466,12 +466,12 @@ async fn trust_demo(dir: &Path, project: &trib_spec::Project, lake: trib_lake::L
     let orders: trib_spec::ProductName = "orders.orders".parse()?;
     let contract = project.latest(&orders).context("the example has `orders.orders`")?;
     let run = checker.check_product(contract).await?;
-    let failed: Vec<&str> = run.failed().map(|r| r.check.as_str()).collect();
+    let failed: Vec<String> = run.failed().map(|r| format!("{}: {}", r.check, r.message)).collect();
     out.push(format!(
-        "checks of orders.orders: {} passed, {} did not{}",
+        "checks of orders.orders (trib quality): {} passed, {} did not{}",
         run.results.len() - failed.len(),
         failed.len(),
-        if failed.is_empty() { String::new() } else { format!(" ({})", failed.join(", ")) }
+        if failed.is_empty() { String::new() } else { format!(" ({})", failed.join("; ")) }
     ));
 
     // A webhook receiver standing in for the web team's incident channel.
@@ -497,12 +497,15 @@ async fn trust_demo(dir: &Path, project: &trib_spec::Project, lake: trib_lake::L
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let mut project = (*project).clone();
     for t in &mut project.settings.teams {
-        if t.name == "web-analytics-team" {
-            t.webhook = Some(url.clone());
-            t.secret_env = Some("DEMO_WEBHOOK_SECRET".into());
-        }
+        t.webhook = Some(url.clone());
+        t.secret_env = Some("DEMO_WEBHOOK_SECRET".into());
     }
-    out.push(format!("web-analytics-team's webhook: a receiver on {url}"));
+    // Simulated days run short: a 5-day probation, error budgets over 3 days (so that
+    // the bad records of step 9, measured on day 0, leave the window by day 4).
+    project.settings.certification.probation = trib_core::Duration::from_secs(5 * 86_400);
+    project.settings.certification.budget_window = trib_core::Duration::from_secs(3 * 86_400);
+    out.push(format!("the owning teams' webhook: a receiver on {url}"));
+    out.push("simulated days; probation 5 days, error budgets over 3 days".into());
     const KEY: &str = "demo-signing-key";
     let project = Arc::new(project);
     let day_ms = 86_400_000;
@@ -533,10 +536,10 @@ async fn trust_demo(dir: &Path, project: &trib_spec::Project, lake: trib_lake::L
                 )
             })
             .collect();
-        // Day 8: 2% of the clicks are broken (no session); day 9: half of them.
+        // Day 6: 2% of the clicks are broken (no session); day 7: half of them.
         let broken_per_200 = match day {
-            8 => 4,
-            9 => 100,
+            6 => 4,
+            7 => 100,
             _ => 0,
         };
         let clicks_body: String = (0..200)
@@ -582,14 +585,19 @@ async fn trust_demo(dir: &Path, project: &trib_spec::Project, lake: trib_lake::L
         .filter(|(sig, body)| *sig == trib_quality::alerts::sign(KEY.as_bytes(), body.as_bytes()))
         .count();
     out.push(format!(
-        "the web team received {} alerts, {verified} with a valid HMAC-SHA256 signature:",
+        "the teams received {} alerts, {verified} with a valid HMAC-SHA256 signature:",
         got.len()
     ));
     for (_, body) in &got {
         let v: serde_json::Value = serde_json::from_str(body)?;
-        out.push(format!("  {:<22} {}", v["type"].as_str().unwrap_or_default(), v["message"].as_str().unwrap_or_default()));
+        out.push(format!(
+            "  {:<19} {:<22} {}",
+            v["team"].as_str().unwrap_or_default(),
+            v["type"].as_str().unwrap_or_default(),
+            v["message"].as_str().unwrap_or_default()
+        ));
     }
-    if let Some((_, body)) = got.iter().find(|(_, b)| b.contains("incident.opened")) {
+    if let Some((_, body)) = got.iter().find(|(_, b)| b.contains("incident.opened") && b.contains("web.clicks_raw")) {
         out.push(format!("one delivery as sent: {body}"));
     }
     let standing = trust.standing(&clicks).await?;

@@ -230,7 +230,7 @@ pub fn render_standing(s: &Standing) -> String {
         "latest",
         "1d",
         "7d",
-        "28d",
+        s.budget_window,
         "budget",
         trib_quality::trust::CHART_DAYS
     );
@@ -250,7 +250,7 @@ pub fn render_standing(s: &Standing) -> String {
         let budget = x
             .windows
             .iter()
-            .find(|(l, _)| *l == "28d")
+            .find(|(l, _)| *l == "budget")
             .filter(|(_, a)| a.total > 0.0)
             .map_or("-".to_string(), |(_, a)| format!("{:.0}%", 100.0 * a.budget_left().max(0.0)));
         let chart: String = x.daily.iter().map(|d| bar(*d)).collect();
@@ -261,7 +261,7 @@ pub fn render_standing(s: &Standing) -> String {
             x.target,
             pct("1d"),
             pct("7d"),
-            pct("28d"),
+            pct("budget"),
             budget
         );
     }
@@ -283,7 +283,7 @@ fn standing_json(s: &Standing) -> serde_json::Value {
                 "met": met, "detail": detail, "value": value.filter(|v| v.is_finite()),
             })),
             "windows": x.windows.iter().map(|(label, a)| serde_json::json!({
-                "window": label, "attainment": a.percent(), "good": a.good, "total": a.total,
+                "window": if *label == "budget" { s.budget_window.clone() } else { label.to_string() }, "attainment": a.percent(), "good": a.good, "total": a.total,
                 "budget_left": a.budget_left(),
             })).collect::<Vec<_>>(),
             "daily": x.daily,

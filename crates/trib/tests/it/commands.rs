@@ -185,6 +185,12 @@ fn demo_runs_end_to_end() {
         "as orders-analysts (no PII clearance: masked)",
         "refused: `marketing` may not read `orders.orders`",
         "reads recorded in _trib.audit",
+        "checks of orders.orders (trib quality): ",
+        "iot.sensor_readings: every SLO met for 5d",
+        "web.clicks_raw: SLO breached: validity",
+        "web.clicks_raw: error budget exhausted: validity",
+        "web.clicks_raw: recovered: every SLO met again",
+        "11 alerts, 11 with a valid HMAC-SHA256 signature",
     ] {
         assert!(run.stdout.contains(needle), "missing `{needle}` in\n{}", run.stdout);
     }
