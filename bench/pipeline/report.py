@@ -162,6 +162,24 @@ def main():
     print(f"  models per file s:  {listed(trib_models)} (as `trib run --format json` reports them)")
     print(f"  {received:,} received, {accepted:,} into bronze, {dead:,} dead-lettered"
           + (f" ({dict(reasons)})" if reasons else ""))
+    if steps.get("trib-nochecks"):
+        # What the contracts' checks add to each batch's way from file to silver and
+        # gold: ingest + run with them, against the same without them.
+        def per_batch(tool):
+            by = defaultdict(float)
+            for step in ("ingest", "run"):
+                for i, s, _ in steps[tool][step]:
+                    by[i] += s
+            return by
+        with_checks, without = per_batch("trib"), per_batch("trib-nochecks")
+        print("checks: ingest-to-silver per batch, with the contracts' checks and without")
+        rows = []
+        for i in sorted(with_checks):
+            a, b = with_checks[i], without.get(i, 0.0)
+            rows.append([str(i), f"{b:.2f}", f"{a:.2f}", f"{100 * (a - b) / b:+.1f}%" if b else "-"])
+        a, b = sum(with_checks.values()), sum(without.values())
+        rows.append(["all", f"{b:.2f}", f"{a:.2f}", f"{100 * (a - b) / b:+.1f}%" if b else "-"])
+        print_table(["batch", "no checks s", "checks s", "checks add"], rows)
     print(f"dbt: dbt run {dd:.2f} s over {len(steps['dbt']['run'])} files, {sum(dbt_models):.2f} s of it in the models")
     print(f"  dbt run per file s: {per_file('dbt', 'run')}")
     print(f"  models per file s:  {listed(dbt_models)} (bronze included; dbt's run_results.json)")

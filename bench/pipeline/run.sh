@@ -7,6 +7,8 @@
 #      models as incremental dbt models in one DuckDB file, one `dbt run` per file,
 #   3. `trib serve` on a fresh project: time from an acknowledged HTTP event to its
 #      visibility in silver (the models run continuously in the server).
+# With the contracts' quality checks and without (a copy of the project whose three
+# contracts have none), to measure what per-batch checks add.
 # Then reads silver and gold of both (trib's Delta tables with the `deltalake` package,
 # dbt's with duckdb), checks them against each other and against what the generator
 # says they must hold, and prints a table. See bench/README.md.
@@ -87,18 +89,39 @@ step() {
 }
 
 # --- 1. trib -------------------------------------------------------------------------
-log "1/3 trib: ingest + run per file"
+# Twice, file by file in turn: the example project as it is (the contracts' quality
+# checks run over each ingested batch and each model commit), and a copy whose three
+# contracts have no `quality` section, to measure what the checks add.
+log "1/3 trib: ingest + run per file, with and without the contracts' checks"
 "$TRIB" init "$WORK/trib" >"$WORK/trib.init.log" 2>&1 || { cat "$WORK/trib.init.log" >&2; exit 2; }
-t0=$EPOCHREALTIME
+"$TRIB" init "$WORK/trib-nochecks" >/dev/null 2>&1
+python3 - "$WORK/trib-nochecks/products/orders" <<'PY'
+import pathlib, re, sys
+for name in ("orders_raw", "orders", "daily_revenue"):
+    p = pathlib.Path(sys.argv[1]) / f"{name}.yaml"
+    # The `quality:` block: its line and the indented or list lines under it.
+    p.write_text(re.sub(r"^quality:\n(?:[ -].*\n)*", "", p.read_text(), flags=re.M))
+PY
+t_checks=0
+t_plain=0
 for i in "${!INPUTS[@]}"; do
     n=$((i + 1))
+    t0=$EPOCHREALTIME
     step trib ingest "$n" "$WORK/trib.ingest.$n.json" \
         "$TRIB" -C "$WORK/trib" ingest orders.orders_raw "${INPUTS[$i]}" --format json
     step trib run "$n" "$WORK/trib.run.$n.json" \
         "$TRIB" -C "$WORK/trib" run --select "${SELECT[@]}" --format json
+    t1=$EPOCHREALTIME
+    t_checks=$((t_checks + ${t1/./} - ${t0/./}))
+    t0=$EPOCHREALTIME
+    step trib-nochecks ingest "$n" "$WORK/trib-nochecks.ingest.$n.json" \
+        "$TRIB" -C "$WORK/trib-nochecks" ingest orders.orders_raw "${INPUTS[$i]}" --format json
+    step trib-nochecks run "$n" "$WORK/trib-nochecks.run.$n.json" \
+        "$TRIB" -C "$WORK/trib-nochecks" run --select "${SELECT[@]}" --format json
+    t1=$EPOCHREALTIME
+    t_plain=$((t_plain + ${t1/./} - ${t0/./}))
 done
-t1=$EPOCHREALTIME
-echo "trib	$((${t1/./} - ${t0/./}))" >"$RESULTS/loops.tsv"
+printf 'trib\t%s\ntrib-nochecks\t%s\n' "$t_checks" "$t_plain" >"$RESULTS/loops.tsv"
 cat "$WORK"/trib.ingest.*.json >"$RESULTS/trib_ingest.jsonl"
 for n in $(seq 1 "${#INPUTS[@]}"); do
     python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$WORK/trib.run.$n.json"

@@ -207,7 +207,10 @@ pub fn human(secs: u64) -> String {
             break;
         }
     }
-    let parts: Vec<String> = parts.into_iter().filter(|p| !p.is_empty() && !p.starts_with('0')).collect();
+    let parts: Vec<String> = parts
+        .into_iter()
+        .filter(|p| !p.is_empty() && !p.starts_with('0'))
+        .collect();
     if parts.is_empty() { "0s".into() } else { parts.join(" ") }
 }
 

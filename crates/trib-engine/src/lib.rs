@@ -18,8 +18,8 @@
 //! ingest, serve or decide access.
 
 pub mod dag;
-mod gate;
 pub mod functions;
+mod gate;
 pub mod metrics;
 mod run;
 mod watch;
@@ -69,7 +69,9 @@ pub enum Error {
         source: arrow::error::ArrowError,
     },
     /// The contract's blocking checks failed on the rows the run would commit.
-    #[error("model `{product}`: commit stopped by failing checks: {reason}\nhint: see `trib quality {product}`; fix the input or the model, then run again")]
+    #[error(
+        "model `{product}`: commit stopped by failing checks: {reason}\nhint: see `trib quality {product}`; fix the input or the model, then run again"
+    )]
     Blocked { product: String, reason: String },
     #[error("internal error: {0}")]
     Internal(String),

@@ -4,8 +4,8 @@
 //! HMAC-SHA256 (`X-Trib-Signature: sha256=<hex>` over the body), retried with
 //! exponential backoff, and every attempt is logged in `_trib.alert_deliveries`.
 
-use crate::store::{SystemTable, lit, micros, millis, texts, utc};
 use crate::Result;
+use crate::store::{SystemTable, lit, micros, millis, texts, utc};
 use arrow::array::{
     BooleanBuilder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder,
     UInt64Builder,
@@ -50,6 +50,9 @@ pub struct Alert {
     pub product: String,
     pub major: u64,
     pub team: String,
+    /// The contract's own webhook (`contact.webhook`), which takes precedence over the
+    /// team's in the settings.
+    pub webhook: Option<String>,
     pub at_ms: i64,
     pub message: String,
     /// The incident it opens or closes.
@@ -87,7 +90,8 @@ impl Alert {
 
 /// `sha256=<hex>` of the body under `key`.
 pub fn sign(key: &[u8], body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -248,13 +252,14 @@ impl Notifier {
     pub async fn deliver(&self, alert: Alert) -> Result<Delivery> {
         let body = alert.body();
         let team = self.teams.iter().find(|t| t.name == alert.team);
-        let Some(url) = team.and_then(|t| t.webhook.clone()) else {
+        let Some(url) = alert.webhook.clone().or_else(|| team.and_then(|t| t.webhook.clone())) else {
             let error = format!(
-                "team `{}` has no webhook; hint: add `[[teams]] name = \"{}\"` with `webhook` to trib.toml",
+                "team `{}` has no webhook; hint: add `[[teams]] name = \"{}\"` with `webhook` to trib.toml, or `contact: {{ webhook: … }}` to the contract",
                 alert.team, alert.team
             );
             tracing::warn!(product = %alert.product, team = %alert.team, kind = alert.kind.as_str(), "alert not sent: no webhook");
-            self.log_attempt(&alert, None, 0, None, false, Some(&error), &body).await?;
+            self.log_attempt(&alert, None, 0, None, false, Some(&error), &body)
+                .await?;
             return Ok(Delivery {
                 alert,
                 attempts: 0,

@@ -66,7 +66,11 @@ fn median(values: &[f64]) -> f64 {
     if n == 0 {
         return f64::NAN;
     }
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 #[cfg(test)]
@@ -99,7 +103,10 @@ mod tests {
     fn short_history_is_learning() {
         assert_eq!(
             judge(5.0, &[1.0, 2.0], 3.5),
-            Verdict::Learning { have: 2, need: MIN_HISTORY }
+            Verdict::Learning {
+                have: 2,
+                need: MIN_HISTORY
+            }
         );
     }
 

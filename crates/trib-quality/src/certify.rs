@@ -12,8 +12,8 @@
 //! and a candidate is certified only once its budget over the window is not spent.
 //! Every transition is stored in `_trib.certifications` with its evidence.
 
-use crate::store::{SystemTable, lit, micros, millis, texts, utc};
 use crate::Result;
+use crate::store::{SystemTable, lit, micros, millis, texts, utc};
 use arrow::array::{RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::sync::Arc;
@@ -102,14 +102,16 @@ pub fn next(current: Option<CertState>, i: &Inputs) -> Option<(CertState, String
                 None
             }
         }
-        Certified if !i.exhausted.is_empty() => {
-            Some((Decertified, format!("error budget exhausted: {}", i.exhausted.join("; "))))
-        }
+        Certified if !i.exhausted.is_empty() => Some((
+            Decertified,
+            format!("error budget exhausted: {}", i.exhausted.join("; ")),
+        )),
         Certified if breaching => Some((Degraded, format!("SLO breached: {}", i.breaches.join("; ")))),
         Certified => None,
-        Degraded if !i.exhausted.is_empty() => {
-            Some((Decertified, format!("error budget exhausted: {}", i.exhausted.join("; "))))
-        }
+        Degraded if !i.exhausted.is_empty() => Some((
+            Decertified,
+            format!("error budget exhausted: {}", i.exhausted.join("; ")),
+        )),
         Degraded if !breaching => Some((Certified, "recovered: every SLO met again".into())),
         Degraded => None,
         Decertified if !breaching => Some((
@@ -202,7 +204,10 @@ impl Certifications {
             let since = millis(b.column(3))?;
             for i in 0..b.num_rows() {
                 if let Some(s) = CertState::parse(state.value(i)) {
-                    out.push(((product.value(i).to_string(), major.value(i) as u64), (s, since.value(i))));
+                    out.push((
+                        (product.value(i).to_string(), major.value(i) as u64),
+                        (s, since.value(i)),
+                    ));
                 }
             }
         }
@@ -260,7 +265,10 @@ impl Board {
     pub async fn load(lake: &Lake) -> Result<Self> {
         let board = Self::default();
         let name = format!("_trib.{TABLE}");
-        if trib_lake::ProductTable::open_url(lake, lake.system_url(TABLE), &name).await.is_err() {
+        if trib_lake::ProductTable::open_url(lake, lake.system_url(TABLE), &name)
+            .await
+            .is_err()
+        {
             return Ok(board);
         }
         board.reload(&mut Certifications::open(lake).await?).await?;
@@ -321,17 +329,32 @@ mod tests {
     fn the_whole_cycle() {
         assert_eq!(next(None, &inputs(&[], &[], Some(0))).map(|s| s.0), Some(Candidate));
         assert_eq!(next(Some(Candidate), &inputs(&[], &[], Some(6))), None);
-        assert_eq!(next(Some(Candidate), &inputs(&[], &[], Some(7))).map(|s| s.0), Some(Certified));
+        assert_eq!(
+            next(Some(Candidate), &inputs(&[], &[], Some(7))).map(|s| s.0),
+            Some(Certified)
+        );
         assert_eq!(next(Some(Certified), &inputs(&[], &[], Some(30))), None);
-        assert_eq!(next(Some(Certified), &inputs(&["freshness"], &[], None)).map(|s| s.0), Some(Degraded));
+        assert_eq!(
+            next(Some(Certified), &inputs(&["freshness"], &[], None)).map(|s| s.0),
+            Some(Degraded)
+        );
         assert_eq!(next(Some(Degraded), &inputs(&["freshness"], &[], None)), None);
-        assert_eq!(next(Some(Degraded), &inputs(&[], &[], Some(0))).map(|s| s.0), Some(Certified));
+        assert_eq!(
+            next(Some(Degraded), &inputs(&[], &[], Some(0))).map(|s| s.0),
+            Some(Certified)
+        );
         assert_eq!(
             next(Some(Degraded), &inputs(&["freshness"], &["freshness"], None)).map(|s| s.0),
             Some(Decertified)
         );
-        assert_eq!(next(Some(Decertified), &inputs(&["freshness"], &["freshness"], None)), None);
-        assert_eq!(next(Some(Decertified), &inputs(&[], &["freshness"], Some(0))).map(|s| s.0), Some(Candidate));
+        assert_eq!(
+            next(Some(Decertified), &inputs(&["freshness"], &["freshness"], None)),
+            None
+        );
+        assert_eq!(
+            next(Some(Decertified), &inputs(&[], &["freshness"], Some(0))).map(|s| s.0),
+            Some(Candidate)
+        );
     }
 
     #[test]

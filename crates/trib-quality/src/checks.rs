@@ -161,7 +161,13 @@ impl Checker {
             source: e,
         })?;
         let run = self
-            .run(contract, Arc::new(provider), Scope::NewRows, None, rows.num_rows() as u64)
+            .run(
+                contract,
+                Arc::new(provider),
+                Scope::NewRows,
+                None,
+                rows.num_rows() as u64,
+            )
             .await?;
         self.results.lock().await.record(&run, None).await?;
         Ok(run)
@@ -216,7 +222,9 @@ impl Checker {
             let b = match b.column_by_name("_change_type").map(|c| c.as_string::<i32>().clone()) {
                 Some(types) => {
                     let mask = arrow::array::BooleanArray::from_iter(
-                        types.iter().map(|t| Some(matches!(t, Some("insert" | "update_postimage")))),
+                        types
+                            .iter()
+                            .map(|t| Some(matches!(t, Some("insert" | "update_postimage")))),
                     );
                     arrow::compute::filter_record_batch(&b, &mask)?
                 }
@@ -338,7 +346,12 @@ impl Checker {
                     }
                 },
                 Plan::Query { sql, count } => {
-                    match one_row(&ctx, &format!("SELECT CAST({count} AS DOUBLE) AS n FROM ({sql}) AS failing")).await {
+                    match one_row(
+                        &ctx,
+                        &format!("SELECT CAST({count} AS DOUBLE) AS n FROM ({sql}) AS failing"),
+                    )
+                    .await
+                    {
                         Ok(row) => {
                             let failing = row.get("n").copied().flatten().unwrap_or(0.0) as u64;
                             r.failing = failing;
@@ -461,15 +474,19 @@ impl Checker {
             },
             // Bounds on the product's size mean nothing for one batch.
             CheckKind::RowCount { .. } if scope == Scope::NewRows => Plan::Skip,
-            CheckKind::RowCount { .. } => Plan::Value { expr: "count(*)".into() },
+            CheckKind::RowCount { .. } => Plan::Value {
+                expr: "count(*)".into(),
+            },
             CheckKind::Freshness { column, .. } => {
-                match column.as_ref().map(|c| &c.value).or(contract.event_time.as_ref().map(|e| &e.value)) {
+                match column
+                    .as_ref()
+                    .map(|c| &c.value)
+                    .or(contract.event_time.as_ref().map(|e| &e.value))
+                {
                     Some(c) => Plan::Value {
                         expr: format!("to_unixtime(max({}))", ident(c)),
                     },
-                    None => Plan::Broken(
-                        "a freshness check needs a `column`, or the contract's `event_time`".into(),
-                    ),
+                    None => Plan::Broken("a freshness check needs a `column`, or the contract's `event_time`".into()),
                 }
             }
             CheckKind::Anomaly { metric, .. } => Plan::Value {
@@ -503,7 +520,10 @@ fn describe(q: &QualityCheck) -> String {
     match &q.kind {
         CheckKind::NotNull(cols) => format!(
             "NULL in {}",
-            cols.iter().map(|c| format!("`{}`", c.value)).collect::<Vec<_>>().join(" or ")
+            cols.iter()
+                .map(|c| format!("`{}`", c.value))
+                .collect::<Vec<_>>()
+                .join(" or ")
         ),
         CheckKind::AcceptedValues { column, values } => {
             format!("`{}` is not one of {}", column.value, values.join(", "))
@@ -518,7 +538,10 @@ fn describe(q: &QualityCheck) -> String {
         CheckKind::Expect { sql, .. } => format!("`{}` is false", sql.value),
         CheckKind::Unique(cols) => format!(
             "duplicate {}",
-            cols.iter().map(|c| format!("`{}`", c.value)).collect::<Vec<_>>().join(", ")
+            cols.iter()
+                .map(|c| format!("`{}`", c.value))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         CheckKind::Relationships { column, to, field } => {
             format!("`{}` has no match in `{to}`.`{field}`", column.value)
@@ -625,7 +648,11 @@ fn schema_check(contract: &Contract, table: &arrow::datatypes::Schema) -> CheckR
         kind: "schema",
         severity: CheckSeverity::Error,
         block: false,
-        status: if problems.is_empty() { Status::Pass } else { Status::Fail },
+        status: if problems.is_empty() {
+            Status::Pass
+        } else {
+            Status::Fail
+        },
         rows: 0,
         failing: 0,
         observed: Some(problems.len() as f64),
@@ -642,10 +669,17 @@ fn same_type(a: &DataType, b: &DataType) -> bool {
     // Delta stores every timestamp in UTC and strings as Utf8 or its views.
     match (a, b) {
         (DataType::Timestamp(u1, _), DataType::Timestamp(u2, _)) => u1 == u2,
-        (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
-            true
+        (
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View,
+        ) => true,
+        _ => {
+            a == b
+                || matches!(
+                    (a, b),
+                    (DataType::List(_), DataType::List(_)) | (DataType::Struct(_), DataType::Struct(_))
+                )
         }
-        _ => a == b || matches!((a, b), (DataType::List(_), DataType::List(_)) | (DataType::Struct(_), DataType::Struct(_))),
     }
 }
 

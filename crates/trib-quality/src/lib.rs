@@ -43,7 +43,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A check's SQL did not plan or run: the contract's to fix.
-    #[error("check `{check}` of `{product}`: {source}\nhint: fix the check in the contract; `trib check` validates its columns")]
+    #[error(
+        "check `{check}` of `{product}`: {source}\nhint: fix the check in the contract; `trib check` validates its columns"
+    )]
     Check {
         product: String,
         check: String,

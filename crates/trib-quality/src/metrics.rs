@@ -24,5 +24,6 @@ pub(crate) fn transition(product: &str, to: CertState) {
 }
 
 pub(crate) fn alert_attempt(kind: &'static str, delivered: bool) {
-    metrics::counter!(ALERT_ATTEMPTS, "type" => kind, "delivered" => if delivered { "true" } else { "false" }).increment(1);
+    metrics::counter!(ALERT_ATTEMPTS, "type" => kind, "delivered" => if delivered { "true" } else { "false" })
+        .increment(1);
 }

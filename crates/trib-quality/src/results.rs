@@ -1,11 +1,11 @@
 //! `_trib.quality_results`: one row per check per run, with a sample of failing rows.
 
+use crate::Result;
 use crate::checks::{CheckRun, Scope};
 use crate::store::{SystemTable, lit, micros, numbers, texts, utc};
-use crate::Result;
 use arrow::array::{
-    Array, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder, UInt64Builder,
+    Array, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::collections::BTreeMap;
@@ -114,7 +114,12 @@ impl Results {
     }
 
     /// Past values of each anomaly check of a product in a scope, newest first.
-    pub async fn anomaly_history(&mut self, product: &str, major: u64, scope: Scope) -> Result<BTreeMap<String, Vec<f64>>> {
+    pub async fn anomaly_history(
+        &mut self,
+        product: &str,
+        major: u64,
+        scope: Scope,
+    ) -> Result<BTreeMap<String, Vec<f64>>> {
         let sql = format!(
             "SELECT \"check\", observed FROM t WHERE product = {} AND major = {major} AND scope = {} AND kind = 'anomaly' \
              AND status <> 'error' AND observed IS NOT NULL ORDER BY at DESC LIMIT 10000",
@@ -127,7 +132,9 @@ impl Results {
             let values = numbers(b.column(1))?;
             for i in 0..b.num_rows() {
                 if !values.is_null(i) {
-                    out.entry(checks.value(i).to_string()).or_default().push(values.value(i));
+                    out.entry(checks.value(i).to_string())
+                        .or_default()
+                        .push(values.value(i));
                 }
             }
         }

@@ -14,8 +14,8 @@
 //! Over a rolling window the sums give the attainment and the error budget left:
 //! `1 − bad / ((1 − objective) · total)`; at or below zero the budget is exhausted.
 
-use crate::store::{SystemTable, lit, micros, millis, numbers, texts, utc};
 use crate::Result;
+use crate::store::{SystemTable, lit, micros, millis, numbers, texts, utc};
 use arrow::array::{
     Array, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
 };
@@ -322,7 +322,11 @@ impl Slos {
     }
 
     /// Measurements of one product, oldest first, for charts.
-    pub async fn series(&mut self, contract: &Contract, since_ms: i64) -> Result<Vec<(SloKind, i64, bool, Option<f64>)>> {
+    pub async fn series(
+        &mut self,
+        contract: &Contract,
+        since_ms: i64,
+    ) -> Result<Vec<(SloKind, i64, bool, Option<f64>)>> {
         let sql = format!(
             "SELECT slo, at, met, value FROM t WHERE product = {} AND major = {} AND at >= to_timestamp_micros({}) ORDER BY at",
             lit(&contract.product.value.to_string()),
@@ -338,7 +342,12 @@ impl Slos {
             let value = numbers(b.column(3))?;
             for i in 0..b.num_rows() {
                 if let Some(k) = SloKind::parse(slo.value(i)) {
-                    out.push((k, at.value(i), met.value(i), (!value.is_null(i)).then(|| value.value(i))));
+                    out.push((
+                        k,
+                        at.value(i),
+                        met.value(i),
+                        (!value.is_null(i)).then(|| value.value(i)),
+                    ));
                 }
             }
         }
@@ -346,7 +355,10 @@ impl Slos {
     }
 
     /// The newest measurement of each SLO of a product: (met, detail, value, target).
-    pub async fn latest(&mut self, contract: &Contract) -> Result<std::collections::BTreeMap<SloKind, (bool, String, Option<f64>)>> {
+    pub async fn latest(
+        &mut self,
+        contract: &Contract,
+    ) -> Result<std::collections::BTreeMap<SloKind, (bool, String, Option<f64>)>> {
         let sql = format!(
             "SELECT slo, last_value(met ORDER BY at) AS met, last_value(detail ORDER BY at) AS detail, \
              last_value(value ORDER BY at) AS value FROM t WHERE product = {} AND major = {} GROUP BY slo",
@@ -364,7 +376,11 @@ impl Slos {
                 if let Some(k) = SloKind::parse(slo.value(i)) {
                     out.insert(
                         k,
-                        (met.value(i), detail.value(i).to_string(), (!value.is_null(i)).then(|| value.value(i))),
+                        (
+                            met.value(i),
+                            detail.value(i).to_string(),
+                            (!value.is_null(i)).then(|| value.value(i)),
+                        ),
                     );
                 }
             }
@@ -401,10 +417,7 @@ impl Slos {
         };
         let newest_ms = match &contract.event_time {
             Some(col) => {
-                let sql = format!(
-                    "SELECT max({}) AS newest FROM t",
-                    crate::store::ident(&col.value)
-                );
+                let sql = format!("SELECT max({}) AS newest FROM t", crate::store::ident(&col.value));
                 let rows = table.query(&sql).await?;
                 match rows.iter().find(|b| b.num_rows() > 0) {
                     Some(b) => {
@@ -432,7 +445,11 @@ impl Slos {
                     cursor: String::new(),
                     detail: format!(
                         "newest {} is {} old (limit {limit})",
-                        if contract.event_time.is_some() { "event" } else { "commit" },
+                        if contract.event_time.is_some() {
+                            "event"
+                        } else {
+                            "commit"
+                        },
                         trib_core::duration::human(age_s as u64)
                     ),
                 }

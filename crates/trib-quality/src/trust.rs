@@ -2,11 +2,11 @@
 //! certification step, incidents and alerts. `trib serve` runs it every
 //! `[certification] evaluate_every`; `trib slo --evaluate` runs it once.
 
+use crate::Result;
 use crate::alerts::{Alert, AlertKind, Delivery, Incidents, Notifier, SecretSource};
 use crate::certify::{self, CertState, Certifications, Transition};
 use crate::checks::{CheckRun, Checker};
 use crate::slo::{Attainment, Measurement, SloKind, Slos};
-use crate::Result;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -73,6 +73,8 @@ pub struct Trust {
     incidents: Mutex<Incidents>,
     notifier: Arc<Notifier>,
     board: Arc<certify::Board>,
+    /// Deliver alerts on their own tasks rather than within the evaluation.
+    background: bool,
 }
 
 impl Trust {
@@ -93,6 +95,7 @@ impl Trust {
             slos: Mutex::new(Slos::open(&lake, settings.clone()).await?),
             certs: Mutex::new(certs),
             board,
+            background: false,
             incidents: Mutex::new(Incidents::open(&lake).await?),
             notifier: Arc::new(notifier),
             lake,
@@ -101,6 +104,14 @@ impl Trust {
             settings,
             checker,
         })
+    }
+
+    /// Alerts are delivered on their own tasks, so that a slow or failing receiver
+    /// (retried with backoff) does not hold up the next products' evaluation; the
+    /// deliveries of an evaluation are then not in its report but in the delivery log.
+    pub fn with_background_delivery(mut self) -> Self {
+        self.background = true;
+        self
     }
 
     /// Signing keys come from `secrets` instead of the environment.
@@ -177,7 +188,10 @@ impl Trust {
                 .inputs()
                 .iter()
                 .filter_map(|i| {
-                    let major = i.value.major.or_else(|| self.project.latest(&i.value.product).map(|c| c.major()))?;
+                    let major = i
+                        .value
+                        .major
+                        .or_else(|| self.project.latest(&i.value.product).map(|c| c.major()))?;
                     let state = self.board.get(&i.value.product.to_string(), major).map(|s| s.0);
                     (state != Some(CertState::Certified)).then(|| {
                         format!(
@@ -280,13 +294,22 @@ impl Trust {
             }
             let id = uuid::Uuid::new_v4().to_string();
             let message = format!("`{product}` v{major} breaches its {} SLO: {detail}", k.as_str());
-            events.push((id.clone(), product.clone(), major, k.as_str().to_string(), "opened", message.clone()));
+            events.push((
+                id.clone(),
+                product.clone(),
+                major,
+                k.as_str().to_string(),
+                "opened",
+                message.clone(),
+            ));
             let value = latest.get(k).and_then(|l| l.2);
-            alerts.push(self.alert(contract, AlertKind::IncidentOpened, message, Some(&id), |a| {
-                a.slo = Some(k.as_str().into());
-                a.measured = value;
-                a.target = targets.get(k).copied();
-            }));
+            alerts.push(
+                self.alert(contract, AlertKind::IncidentOpened, message, Some(&id), |a| {
+                    a.slo = Some(k.as_str().into());
+                    a.measured = value;
+                    a.target = targets.get(k).copied();
+                }),
+            );
             opened.push(k.as_str().to_string());
         }
         for (slo, id) in &open {
@@ -299,18 +322,38 @@ impl Trust {
                 .and_then(|k| latest.get(&k))
                 .map_or_else(String::new, |l| l.1.clone());
             let message = format!("`{product}` v{major} meets its {slo} SLO again: {detail}");
-            events.push((id.clone(), product.clone(), major, slo.clone(), "resolved", message.clone()));
-            alerts.push(self.alert(contract, AlertKind::IncidentResolved, message, Some(id), |a| {
-                a.slo = Some(slo.clone());
-            }));
+            events.push((
+                id.clone(),
+                product.clone(),
+                major,
+                slo.clone(),
+                "resolved",
+                message.clone(),
+            ));
+            alerts.push(
+                self.alert(contract, AlertKind::IncidentResolved, message, Some(id), |a| {
+                    a.slo = Some(slo.clone());
+                }),
+            );
             resolved.push(slo.clone());
         }
         incidents.record(now, &events).await?;
         drop(incidents);
 
         let mut deliveries = Vec::new();
-        for a in alerts {
-            deliveries.push(self.notifier.deliver(a).await?);
+        if self.background {
+            let notifier = self.notifier.clone();
+            tokio::spawn(async move {
+                for a in alerts {
+                    if let Err(e) = notifier.deliver(a).await {
+                        tracing::warn!(error = %e, "alert delivery could not be logged");
+                    }
+                }
+            });
+        } else {
+            for a in alerts {
+                deliveries.push(self.notifier.deliver(a).await?);
+            }
         }
         Ok(ProductEvaluation {
             product,
@@ -339,6 +382,7 @@ impl Trust {
             product: contract.product.value.to_string(),
             major: contract.major(),
             team: contract.owner.clone(),
+            webhook: contract.contact.webhook.clone(),
             at_ms: self.clock.now_millis(),
             message,
             incident: incident.map(str::to_string),

@@ -871,7 +871,10 @@ fn decode_check(dec: &mut Decoder<'_>, item: &Node) -> Option<QualityCheck> {
                 .and_then(|n| dec.choice(n, "metric", &[("row_count", 0u8), ("null_rate", 1u8)]));
             let column = m.get("column").and_then(|n| dec.string(n, "column", "email"));
             let window = m.get("window").and_then(|n| dec.u64(n, "window", "20"));
-            let threshold = m.get("threshold").and_then(|n| n.as_str()).map(|t| (t, t.trim().parse::<f64>()));
+            let threshold = m
+                .get("threshold")
+                .and_then(|n| n.as_str())
+                .map(|t| (t, t.trim().parse::<f64>()));
             m.finish(dec);
             let threshold = match threshold {
                 None => 3.5,

@@ -252,7 +252,10 @@ pub struct QualityCheck {
 /// Like [`Spanned`], equality ignores where the check was written.
 impl PartialEq for QualityCheck {
     fn eq(&self, other: &Self) -> bool {
-        self.kind == other.kind && self.severity == other.severity && self.block == other.block && self.name == other.name
+        self.kind == other.kind
+            && self.severity == other.severity
+            && self.block == other.block
+            && self.name == other.name
     }
 }
 

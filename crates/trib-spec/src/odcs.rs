@@ -463,12 +463,23 @@ impl NativeChecks {
                     let body = json!({ "type": "sql", "query": format!("WITH this AS (SELECT * FROM {table}) SELECT COUNT(*) FROM ({}) AS failing", query.value), "mustBe": 0 });
                     out.object.push(item(None, None, body));
                 }
-                CheckKind::Anomaly { metric, window, threshold } => {
-                    let description = format!("{} within {threshold} robust deviations of the last {window} measurements", metric.as_str());
+                CheckKind::Anomaly {
+                    metric,
+                    window,
+                    threshold,
+                } => {
+                    let description = format!(
+                        "{} within {threshold} robust deviations of the last {window} measurements",
+                        metric.as_str()
+                    );
                     let body = json!({ "type": "custom", "engine": "tributary", "implementation": { "anomaly": metric.as_str(), "window": window, "threshold": threshold } });
                     match metric {
-                        crate::AnomalyMetric::NullRate(c) => out.column(c, item(Some("accuracy"), Some(description), body)),
-                        crate::AnomalyMetric::RowCount => out.object.push(item(Some("completeness"), Some(description), body)),
+                        crate::AnomalyMetric::NullRate(c) => {
+                            out.column(c, item(Some("accuracy"), Some(description), body))
+                        }
+                        crate::AnomalyMetric::RowCount => {
+                            out.object.push(item(Some("completeness"), Some(description), body))
+                        }
                     }
                 }
                 CheckKind::Expect { sql, .. } => {

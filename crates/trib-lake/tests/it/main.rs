@@ -355,14 +355,18 @@ async fn the_change_feed_of_an_hour_partitioned_table() {
     let lake = Lake::new(dir.path().to_str().expect("utf8"), Path::new("/")).expect("lake");
     let rel = "products/orders/orders_raw.yaml";
     let text = std::fs::read_to_string(
-        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../trib/template").join(rel),
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
+            .join("../trib/template")
+            .join(rel),
     )
     .expect("template")
     .replace("partition_by: [day(ordered_at)]", "partition_by: [hour(ordered_at)]");
     let c = trib_spec::parse_contract(trib_spec::yaml::Source::new(rel, text))
         .contract
         .expect("valid");
-    let mut t = ProductTable::open_or_create(&lake, &c, TableKind::Data).await.expect("create");
+    let mut t = ProductTable::open_or_create(&lake, &c, TableKind::Data)
+        .await
+        .expect("create");
     t.append(&orders(0, 10), None).await.expect("append");
     t.append(&orders(10, 25), None).await.expect("append");
     let v = t.version().expect("version");

@@ -93,7 +93,9 @@ async fn every_check_passes_on_good_rows() {
     ];
     ingest(&lake, items, &rows).await;
     let clock = ManualClock::at(T0 + 10 * 60_000);
-    let checker = Checker::open(lake.clone(), project.clone(), clock).await.expect("checker");
+    let checker = Checker::open(lake.clone(), project.clone(), clock)
+        .await
+        .expect("checker");
     let run = checker.check_product(items).await.expect("run");
     let got = by_name(&run);
     for (name, (status, failing, message)) in &got {
@@ -127,7 +129,9 @@ async fn every_check_fails_on_its_bad_rows() {
     assert_eq!(accepted, 6);
     // Two hours after the newest row: stale.
     let clock = ManualClock::at(T0 + 2 * HOUR);
-    let checker = Checker::open(lake.clone(), project.clone(), clock).await.expect("checker");
+    let checker = Checker::open(lake.clone(), project.clone(), clock)
+        .await
+        .expect("checker");
     let run = checker.check_product(items).await.expect("run");
     let got = by_name(&run);
     let failing = |name: &str| {
@@ -145,11 +149,22 @@ async fn every_check_fails_on_its_bad_rows() {
     assert_eq!(failing("paid_has_amount"), 1);
     failing("row_count#6");
     failing("freshness(at)");
-    assert!(got["row_count#6"].2.contains("6 rows, expected between 1 and 5"), "{:?}", got["row_count#6"]);
-    assert!(got["freshness(at)"].2.contains("more than 1h"), "{:?}", got["freshness(at)"]);
+    assert!(
+        got["row_count#6"].2.contains("6 rows, expected between 1 and 5"),
+        "{:?}",
+        got["row_count#6"]
+    );
+    assert!(
+        got["freshness(at)"].2.contains("more than 1h"),
+        "{:?}",
+        got["freshness(at)"]
+    );
     // Failing rows come with a sample.
     let unique = run.results.iter().find(|r| r.check == "unique(id)").expect("unique");
-    assert!(unique.sample.as_deref().is_some_and(|s| s.contains("\"i1\"")), "{unique:?}");
+    assert!(
+        unique.sample.as_deref().is_some_and(|s| s.contains("\"i1\"")),
+        "{unique:?}"
+    );
     let range = run.results.iter().find(|r| r.check == "range(amount)").expect("range");
     assert!(range.sample.as_deref().is_some_and(|s| s.contains("i4")), "{range:?}");
 
@@ -160,7 +175,10 @@ async fn every_check_fails_on_its_bad_rows() {
         .await
         .expect("query");
     let n = arrow::compute::cast(rows[0].column(0), &arrow::datatypes::DataType::Int64).expect("cast");
-    assert_eq!(arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&n).value(0), 10);
+    assert_eq!(
+        arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&n).value(0),
+        10
+    );
 }
 
 #[tokio::test]
@@ -168,7 +186,9 @@ async fn new_rows_are_checked_once() {
     let (_tmp, project, lake) = setup().await;
     let items = contract(&project, "shop.items");
     let clock = ManualClock::at(T0);
-    let checker = Checker::open(lake.clone(), project.clone(), clock).await.expect("checker");
+    let checker = Checker::open(lake.clone(), project.clone(), clock)
+        .await
+        .expect("checker");
     ingest(&lake, items, &[item("i1", None, "new", Some("1"), "a@x.io", T0)]).await;
     let first = checker.check_new(items).await.expect("check").expect("a run");
     assert_eq!(by_name(&first)["not_null(customer)"].1, 1);
@@ -212,20 +232,44 @@ async fn anomalies_are_spikes_not_noise() {
     let (_tmp, project, lake) = project(&[("trib.toml", SETTINGS), ("products/shop/visits.yaml", VOLUME)]);
     let c = contract(&project, "shop.visits");
     let clock = ManualClock::at(T0);
-    let checker = Checker::open(lake.clone(), project.clone(), clock.clone()).await.expect("checker");
+    let checker = Checker::open(lake.clone(), project.clone(), clock.clone())
+        .await
+        .expect("checker");
     let status = |run: &trib_quality::checks::CheckRun, name: &str| {
-        run.results.iter().find(|r| r.check == name).map(|r| (r.status, r.message.clone())).expect(name)
+        run.results
+            .iter()
+            .find(|r| r.check == name)
+            .map(|r| (r.status, r.message.clone()))
+            .expect(name)
     };
     // Ordinary history: about 1000 rows a batch, about 10% NULL referrers.
-    for (n, every) in [(1000, 10), (1030, 11), (985, 9), (1012, 10), (968, 10), (1041, 10), (996, 11)] {
+    for (n, every) in [
+        (1000, 10),
+        (1030, 11),
+        (985, 9),
+        (1012, 10),
+        (968, 10),
+        (1041, 10),
+        (996, 11),
+    ] {
         clock.advance(HOUR);
         let run = checker.check_rows(c, &visits(n, every)).await.expect("run");
         assert_eq!(status(&run, "anomaly(row_count)").0, Status::Pass);
     }
     clock.advance(HOUR);
     let noise = checker.check_rows(c, &visits(1025, 9)).await.expect("run");
-    assert_eq!(status(&noise, "anomaly(row_count)").0, Status::Pass, "{:?}", status(&noise, "anomaly(row_count)"));
-    assert_eq!(status(&noise, "anomaly(referrer)").0, Status::Pass, "{:?}", status(&noise, "anomaly(referrer)"));
+    assert_eq!(
+        status(&noise, "anomaly(row_count)").0,
+        Status::Pass,
+        "{:?}",
+        status(&noise, "anomaly(row_count)")
+    );
+    assert_eq!(
+        status(&noise, "anomaly(referrer)").0,
+        Status::Pass,
+        "{:?}",
+        status(&noise, "anomaly(referrer)")
+    );
     clock.advance(HOUR);
     let surge = checker.check_rows(c, &visits(4000, 10)).await.expect("run");
     let (s, message) = status(&surge, "anomaly(row_count)");
@@ -233,8 +277,17 @@ async fn anomalies_are_spikes_not_noise() {
     assert!(message.contains("is an anomaly"), "{message}");
     clock.advance(HOUR);
     let nulls = checker.check_rows(c, &visits(1000, 2)).await.expect("run");
-    assert_eq!(status(&nulls, "anomaly(referrer)").0, Status::Fail, "{:?}", status(&nulls, "anomaly(referrer)"));
-    assert_eq!(status(&nulls, "anomaly(row_count)").0, Status::Pass, "one surge does not move the median");
+    assert_eq!(
+        status(&nulls, "anomaly(referrer)").0,
+        Status::Fail,
+        "{:?}",
+        status(&nulls, "anomaly(referrer)")
+    );
+    assert_eq!(
+        status(&nulls, "anomaly(row_count)").0,
+        Status::Pass,
+        "one surge does not move the median"
+    );
 }
 
 const RAW: &str = r#"
@@ -290,7 +343,10 @@ async fn a_blocking_check_stops_a_model_commit() {
     // A non-blocking failure (amount above 100) is recorded; the rows land.
     ingest(&lake, raw, &[r#"{"id": "p1", "amount": 500}"#.to_string()]).await;
     let r = engine.run(&node).await.expect("run");
-    assert!(matches!(r.outcome, trib_engine::Outcome::Committed { rows: 1, .. }), "{r:?}");
+    assert!(
+        matches!(r.outcome, trib_engine::Outcome::Committed { rows: 1, .. }),
+        "{r:?}"
+    );
 
     // A blocking one (a NULL amount) stops the commit and leaves the input unread.
     ingest(&lake, raw, &[r#"{"id": "p2", "amount": null}"#.to_string()]).await;
@@ -314,7 +370,10 @@ async fn a_blocking_check_stops_a_model_commit() {
         .iter()
         .flat_map(|b| {
             let a = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).expect("cast");
-            arrow::array::AsArray::as_string::<i32>(&a).iter().map(|s| s.unwrap_or_default().to_string()).collect::<Vec<_>>()
+            arrow::array::AsArray::as_string::<i32>(&a)
+                .iter()
+                .map(|s| s.unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
         })
         .collect();
     names.sort();

@@ -9,10 +9,13 @@ use trib_quality::CertState;
 
 const SECRET: &str = "s3cret-key";
 
+/// Requests received: the signature header and the body.
+type Received = Arc<Mutex<Vec<(Option<String>, String)>>>;
+
 /// A webhook receiver: records every request, fails the first `fail` of them with 503.
 #[derive(Clone, Default)]
 struct Receiver {
-    got: Arc<Mutex<Vec<(Option<String>, String)>>>,
+    got: Received,
     fail: Arc<AtomicUsize>,
 }
 
@@ -91,7 +94,9 @@ async fn open(project: &Arc<Project>, lake: &Lake, clock: Arc<trib_core::ManualC
     trib_quality::Trust::open(lake.clone(), project.clone(), clock)
         .await
         .expect("trust")
-        .with_secrets(Arc::new(|name| (name == "SHOP_WEBHOOK_SECRET").then(|| SECRET.to_string())))
+        .with_secrets(Arc::new(|name| {
+            (name == "SHOP_WEBHOOK_SECRET").then(|| SECRET.to_string())
+        }))
 }
 
 fn event(id: i64, at: i64) -> String {
@@ -137,14 +142,33 @@ async fn a_product_earns_loses_and_regains_certification() {
     assert_eq!(
         seen,
         vec![
-            Candidate, Candidate, Candidate, Certified, // probation
-            Degraded, Degraded, Degraded, Decertified, // 4 of 8 fresh: the 50% budget is spent
-            Candidate, Candidate, Candidate, Certified, // recovered, probation again
+            Candidate,
+            Candidate,
+            Candidate,
+            Certified, // probation
+            Degraded,
+            Degraded,
+            Degraded,
+            Decertified, // 4 of 8 fresh: the 50% budget is spent
+            Candidate,
+            Candidate,
+            Candidate,
+            Certified, // recovered, probation again
         ]
     );
     // One incident for the whole outage, closed on recovery.
-    let opened: Vec<usize> = states.iter().enumerate().filter(|(_, s)| !s.1.is_empty()).map(|(i, _)| i).collect();
-    let resolved: Vec<usize> = states.iter().enumerate().filter(|(_, s)| !s.2.is_empty()).map(|(i, _)| i).collect();
+    let opened: Vec<usize> = states
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.1.is_empty())
+        .map(|(i, _)| i)
+        .collect();
+    let resolved: Vec<usize> = states
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.2.is_empty())
+        .map(|(i, _)| i)
+        .collect();
     assert_eq!(opened, vec![4]);
     assert_eq!(resolved, vec![8]);
 
@@ -161,7 +185,11 @@ async fn a_product_earns_loses_and_regains_certification() {
         assert_eq!(v["product"], "shop.events");
         assert_eq!(v["team"], "shop-team");
         kinds.push(match v["type"].as_str().expect("type") {
-            "certification.changed" => format!("{}→{}", v["from"].as_str().unwrap_or("?"), v["to"].as_str().unwrap_or("?")),
+            "certification.changed" => format!(
+                "{}→{}",
+                v["from"].as_str().unwrap_or("?"),
+                v["to"].as_str().unwrap_or("?")
+            ),
             other => format!("{other}:{}", v["slo"].as_str().unwrap_or("?")),
         });
     }
@@ -184,10 +212,27 @@ async fn a_product_earns_loses_and_regains_certification() {
     assert_eq!(standing.transitions.len(), 6, "{:?}", standing.transitions);
     let decertified = &standing.transitions[3];
     assert_eq!(decertified.to, Decertified);
-    assert!(decertified.reason.contains("error budget exhausted: freshness"), "{}", decertified.reason);
-    assert!(decertified.evidence.contains("\"budget_left\""), "{}", decertified.evidence);
-    let freshness = standing.slos.iter().find(|s| s.slo == trib_quality::SloKind::Freshness).expect("freshness");
-    assert_eq!(freshness.daily.iter().filter(|d| **d == Some(0.0)).count(), 4, "{:?}", freshness.daily);
+    assert!(
+        decertified.reason.contains("error budget exhausted: freshness"),
+        "{}",
+        decertified.reason
+    );
+    assert!(
+        decertified.evidence.contains("\"budget_left\""),
+        "{}",
+        decertified.evidence
+    );
+    let freshness = standing
+        .slos
+        .iter()
+        .find(|s| s.slo == trib_quality::SloKind::Freshness)
+        .expect("freshness");
+    assert_eq!(
+        freshness.daily.iter().filter(|d| **d == Some(0.0)).count(),
+        4,
+        "{:?}",
+        freshness.daily
+    );
 }
 
 #[tokio::test]
@@ -202,7 +247,11 @@ async fn validity_counts_dead_letters_and_alerts_are_retried() {
     lines.push(r#"{"id": 9}"#.into());
     assert_eq!(ingest(&lake, c, &lines).await, (9, 1));
     let e = trust.evaluate_product(c, false).await.expect("evaluate");
-    let validity = e.measurements.iter().find(|m| m.slo == trib_quality::SloKind::Validity).expect("validity");
+    let validity = e
+        .measurements
+        .iter()
+        .find(|m| m.slo == trib_quality::SloKind::Validity)
+        .expect("validity");
     assert_eq!((validity.good, validity.total, validity.met), (9.0, 10.0, true));
     // Then half of a batch is bad: a breach, and its alert meets a failing receiver.
     clock.advance(HOUR / 2);
@@ -211,13 +260,29 @@ async fn validity_counts_dead_letters_and_alerts_are_retried() {
     assert_eq!(ingest(&lake, c, &lines).await, (5, 5));
     hooks.fail.store(2, Ordering::SeqCst);
     let e = trust.evaluate_product(c, false).await.expect("evaluate");
-    let validity = e.measurements.iter().find(|m| m.slo == trib_quality::SloKind::Validity).expect("validity");
-    assert_eq!((validity.good, validity.total, validity.met), (5.0, 10.0, false), "only what arrived since");
+    let validity = e
+        .measurements
+        .iter()
+        .find(|m| m.slo == trib_quality::SloKind::Validity)
+        .expect("validity");
+    assert_eq!(
+        (validity.good, validity.total, validity.met),
+        (5.0, 10.0, false),
+        "only what arrived since"
+    );
     assert_eq!(e.opened, vec!["validity".to_string()]);
-    let d = e.deliveries.iter().find(|d| d.alert.slo.as_deref() == Some("validity")).expect("delivery");
+    let d = e
+        .deliveries
+        .iter()
+        .find(|d| d.alert.slo.as_deref() == Some("validity"))
+        .expect("delivery");
     assert!(d.delivered && d.attempts == 3, "{d:?}");
     let log = trust.notifier().log_of("shop.events").await.expect("log");
-    let attempts: Vec<(u32, bool)> = log.iter().filter(|l| l.0 == "incident.opened").map(|l| (l.1, l.2)).collect();
+    let attempts: Vec<(u32, bool)> = log
+        .iter()
+        .filter(|l| l.0 == "incident.opened")
+        .map(|l| (l.1, l.2))
+        .collect();
     assert_eq!(attempts, vec![(1, false), (2, false), (3, true)]);
     assert_eq!(hooks.got.lock().expect("lock").len(), 1);
 }

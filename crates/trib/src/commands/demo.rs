@@ -471,7 +471,11 @@ async fn trust_demo(dir: &Path, project: &trib_spec::Project, lake: trib_lake::L
         "checks of orders.orders (trib quality): {} passed, {} did not{}",
         run.results.len() - failed.len(),
         failed.len(),
-        if failed.is_empty() { String::new() } else { format!(" ({})", failed.join("; ")) }
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", failed.join("; "))
+        }
     ));
 
     // A webhook receiver standing in for the web team's incident channel.
@@ -489,7 +493,9 @@ async fn trust_demo(dir: &Path, project: &trib_spec::Project, lake: trib_lake::L
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_string();
-                sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((sig, body));
+                sink.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((sig, body));
                 axum::http::StatusCode::NO_CONTENT
             }
         }),
@@ -512,14 +518,19 @@ async fn trust_demo(dir: &Path, project: &trib_spec::Project, lake: trib_lake::L
     let clock = Arc::new(trib_core::ManualClock::at(chrono::Utc::now().timestamp_millis()));
     let trust = trib_quality::Trust::open(lake.clone(), project.clone(), clock.clone())
         .await?
-        .with_secrets(Arc::new(|name| (name == "DEMO_WEBHOOK_SECRET").then(|| KEY.to_string())));
+        .with_secrets(Arc::new(|name| {
+            (name == "DEMO_WEBHOOK_SECRET").then(|| KEY.to_string())
+        }));
     let readings_name: trib_spec::ProductName = "iot.sensor_readings".parse()?;
     let clicks_name: trib_spec::ProductName = "web.clicks_raw".parse()?;
     let readings = project.latest(&readings_name).context("readings")?.clone();
     let clicks = project.latest(&clicks_name).context("clicks")?.clone();
     let mut readings_in = trib_ingest::Ingestor::open(&lake, &readings).await?;
     let mut clicks_in = trib_ingest::Ingestor::open(&lake, &clicks).await?;
-    out.push(format!("{:<4} {:<22} {:<22} what happened", "day", "iot.sensor_readings", "web.clicks_raw"));
+    out.push(format!(
+        "{:<4} {:<22} {:<22} what happened",
+        "day", "iot.sensor_readings", "web.clicks_raw"
+    ));
     for day in 0..10 {
         let now = clock.now_millis();
         let at = |s: i64| {
@@ -560,7 +571,12 @@ async fn trust_demo(dir: &Path, project: &trib_spec::Project, lake: trib_lake::L
             .ingest(trib_ingest::Format::Ndjson, body.as_bytes(), &provenance("demo"), None)
             .await?;
         let r = clicks_in
-            .ingest(trib_ingest::Format::Ndjson, clicks_body.as_bytes(), &provenance("demo"), None)
+            .ingest(
+                trib_ingest::Format::Ndjson,
+                clicks_body.as_bytes(),
+                &provenance("demo"),
+                None,
+            )
             .await?;
         for c in [&readings, &clicks] {
             trust.checker().check_new(c).await?;
@@ -576,7 +592,12 @@ async fn trust_demo(dir: &Path, project: &trib_spec::Project, lake: trib_lake::L
         if r.dead_lettered > 0 {
             what.insert(0, format!("{} of 200 clicks dead-lettered", r.dead_lettered));
         }
-        out.push(format!("{day:<4} {:<22} {:<22} {}", a.state.as_str(), b.state.as_str(), what.join("; ")));
+        out.push(format!(
+            "{day:<4} {:<22} {:<22} {}",
+            a.state.as_str(),
+            b.state.as_str(),
+            what.join("; ")
+        ));
         clock.advance(day_ms);
     }
     let got = got.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
@@ -597,7 +618,10 @@ async fn trust_demo(dir: &Path, project: &trib_spec::Project, lake: trib_lake::L
             v["message"].as_str().unwrap_or_default()
         ));
     }
-    if let Some((_, body)) = got.iter().find(|(_, b)| b.contains("incident.opened") && b.contains("web.clicks_raw")) {
+    if let Some((_, body)) = got
+        .iter()
+        .find(|(_, b)| b.contains("incident.opened") && b.contains("web.clicks_raw"))
+    {
         out.push(format!("one delivery as sent: {body}"));
     }
     let standing = trust.standing(&clicks).await?;

@@ -47,10 +47,14 @@ pub fn run(g: &GlobalArgs, args: &QualityArgs) -> Result<Outcome> {
         .cloned()
         .collect();
     let runs = super::runtime()?.block_on(async {
-        let checker = trib_quality::Checker::open(lake.clone(), project.clone(), Arc::new(trib_core::SystemClock)).await?;
+        let checker =
+            trib_quality::Checker::open(lake.clone(), project.clone(), Arc::new(trib_core::SystemClock)).await?;
         let mut runs = Vec::new();
         for c in &contracts {
-            if trib_lake::open_existing(&lake, c, trib_lake::TableKind::Data).await?.is_none() {
+            if trib_lake::open_existing(&lake, c, trib_lake::TableKind::Data)
+                .await?
+                .is_none()
+            {
                 eprintln!("{}: no table yet (nothing ingested or run)", c.product.value);
                 continue;
             }
@@ -78,7 +82,10 @@ pub fn run(g: &GlobalArgs, args: &QualityArgs) -> Result<Outcome> {
                     }
                 }
             }
-            eprintln!("{} products, {pass} checks passed, {fail} did not; results in `_trib.quality_results`", runs.len());
+            eprintln!(
+                "{} products, {pass} checks passed, {fail} did not; results in `_trib.quality_results`",
+                runs.len()
+            );
         }
     }
     Ok(if problems { Outcome::Problems } else { Outcome::Ok })
@@ -136,7 +143,10 @@ fn run_json(r: &CheckRun, only_failures: bool) -> serde_json::Value {
 
 pub fn slo(g: &GlobalArgs, args: &SloArgs) -> Result<Outcome> {
     let (project, lake) = load(g)?;
-    let contracts: Vec<Contract> = selected(&project, args.product.as_deref())?.into_iter().cloned().collect();
+    let contracts: Vec<Contract> = selected(&project, args.product.as_deref())?
+        .into_iter()
+        .cloned()
+        .collect();
     let (standings, evaluated) = super::runtime()?.block_on(async {
         let trust = Trust::open(lake, project.clone(), Arc::new(trib_core::SystemClock)).await?;
         let mut evaluated = Vec::new();
@@ -252,7 +262,9 @@ pub fn render_standing(s: &Standing) -> String {
             .iter()
             .find(|(l, _)| *l == "budget")
             .filter(|(_, a)| a.total > 0.0)
-            .map_or("-".to_string(), |(_, a)| format!("{:.0}%", 100.0 * a.budget_left().max(0.0)));
+            .map_or("-".to_string(), |(_, a)| {
+                format!("{:.0}%", 100.0 * a.budget_left().max(0.0))
+            });
         let chart: String = x.daily.iter().map(|d| bar(*d)).collect();
         let _ = writeln!(
             out,

@@ -25,7 +25,9 @@ pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool
         std::sync::Arc::new(project.clone()),
         std::sync::Arc::new(trib_core::SystemClock),
     ))?;
-    let engine = Engine::new(lake, &project).with_gate(std::sync::Arc::new(trib_quality::Gate::new(std::sync::Arc::new(checker))));
+    let engine = Engine::new(lake, &project).with_gate(std::sync::Arc::new(trib_quality::Gate::new(
+        std::sync::Arc::new(checker),
+    )));
     let selected = engine.dag().select(select)?;
     let order = engine.dag().order(&selected);
     let bar = if std::io::stderr().is_terminal() && format == OutputFormat::Text {

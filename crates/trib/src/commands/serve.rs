@@ -40,7 +40,8 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
                 std::sync::Arc::new(project.clone()),
                 std::sync::Arc::new(trib_core::SystemClock),
             )
-            .await?,
+            .await?
+            .with_background_delivery(),
         );
         let models = (args.models_poll_ms > 0).then(|| {
             let engine = trib_engine::Engine::new(lake.clone(), &project)

@@ -33,7 +33,11 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<Outcome> {
         OutputFormat::Text => {
             print!("{}", describe(&project, c));
             match certification {
-                Some((s, at)) => println!("certification: {s} since {} (`trib slo {}` for the SLOs)", since(at), c.product.value),
+                Some((s, at)) => println!(
+                    "certification: {s} since {} (`trib slo {}` for the SLOs)",
+                    since(at),
+                    c.product.value
+                ),
                 None => println!("certification: not evaluated yet (`trib slo --evaluate`, or `trib serve`)"),
             }
         }

@@ -7,6 +7,7 @@ mod kafka;
 mod matrix;
 mod models;
 mod query;
+mod trust;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
