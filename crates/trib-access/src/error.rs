@@ -43,6 +43,11 @@ pub enum Error {
     /// A product whose table has not been written yet.
     #[error("`{product}` has no data yet\nhint: ingest into it (`trib ingest`) or run it (`trib run`)")]
     NoData { product: String },
+    /// One of the platform's own tables before anything wrote it.
+    #[error(
+        "`{table}` does not exist yet\nhint: `trib serve` and `trib slo --evaluate` write the trust tables; `trib quality` the quality results"
+    )]
+    NoSystemTable { table: String },
     /// DataFusion refused the query (unknown column, type mismatch): the user's to fix.
     #[error("{message}")]
     Plan { message: String },
@@ -94,6 +99,7 @@ impl Error {
                 | Error::MemoryLimit { .. }
                 | Error::Timeout { .. }
                 | Error::NoData { .. }
+                | Error::NoSystemTable { .. }
         )
     }
 

@@ -2,6 +2,16 @@
 //! products, build the caller's secured views, plan, run within limits, audit.
 
 use crate::audit::{AUDIT_TABLE, AuditEntry, Auditor};
+
+/// The platform's own tables besides the audit, kept by trib-quality: readable by
+/// admins as `_trib.<name>`.
+pub const SYSTEM_TABLES: [&str; 5] = [
+    "quality_results",
+    "slo_measurements",
+    "certifications",
+    "incidents",
+    "alert_deliveries",
+];
 use crate::dialect::QueryDialect;
 use crate::grants::{ColumnAccess, Grants, ProductView};
 use crate::point::PointIndex;
@@ -492,6 +502,11 @@ impl Gateway {
         if r.product == format!("_trib.{AUDIT_TABLE}") {
             return self.audit_table(ctx, principal).await;
         }
+        if let Some(name) = r.product.strip_prefix("_trib.")
+            && SYSTEM_TABLES.contains(&name)
+        {
+            return self.system_table(ctx, principal, name).await;
+        }
         let contract = self.contract(&r.product, r.major).ok_or_else(|| self.unknown(r))?;
         let major = contract.major();
         let mut label = format!("{}@v{major}", r.product);
@@ -618,6 +633,28 @@ impl Gateway {
                 .clone(),
         };
         Ok(("_trib.audit".into(), scan(ctx, &table, "_trib.audit").await?))
+    }
+
+    /// One of the platform's own tables (quality results, SLO measurements,
+    /// certifications, incidents, alert deliveries), read like a product by admins.
+    async fn system_table(
+        &self,
+        ctx: &SessionContext,
+        principal: &Principal,
+        name: &str,
+    ) -> Result<(String, Arc<dyn TableProvider>)> {
+        let label = format!("_trib.{name}");
+        if !principal.admin {
+            return Err(Error::NotPermitted {
+                principal: principal.name.clone(),
+                action: format!("read `{label}`"),
+                hint: "the platform's own tables are for admins (role `admin`, or a role with `admin = true` in trib.toml)",
+            });
+        }
+        let table = trib_lake::ProductTable::open_url(&self.lake, self.lake.system_url(name), &label)
+            .await
+            .map_err(|_| Error::NoSystemTable { table: label.clone() })?;
+        Ok((label.clone(), scan(ctx, &table, &label).await?))
     }
 
     /// The product's table at its newest version, opened once and then brought up to date.

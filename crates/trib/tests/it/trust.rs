@@ -62,6 +62,47 @@ fn checks_slos_and_certification_from_the_cli() {
         .expect("freshness");
     assert_eq!(freshness["latest"]["met"], false);
 
+    // The trust tables read like products, by admins.
+    let run = ex.trib(&[
+        "query",
+        "SELECT \"check\", status, sample IS NOT NULL AS sampled FROM _trib.quality_results WHERE status = 'fail'",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert!(
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .any(|r| r["check"] == "freshness(updated_at)"),
+        "{rows:#}"
+    );
+    let run = ex.trib(&[
+        "query",
+        "SELECT to_state, evidence FROM _trib.certifications",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("candidate") && run.stdout.contains("budget_left"),
+        "{}",
+        run.stdout
+    );
+    let run = ex.trib(&[
+        "query",
+        "SELECT * FROM _trib.slo_measurements",
+        "--as",
+        "orders-analysts",
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("may not read `_trib.slo_measurements`"),
+        "{}",
+        run.stderr
+    );
+
     let run = ex.trib(&["show", "orders.orders"]);
     assert!(run.stdout.contains("certification: candidate since"), "{}", run.stdout);
     let run = ex.trib(&["query", "SELECT count(*) AS n FROM orders.orders"]);
