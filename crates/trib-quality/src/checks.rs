@@ -123,7 +123,15 @@ pub struct Checker {
     project: Arc<Project>,
     clock: Arc<dyn Clock>,
     results: tokio::sync::Mutex<Results>,
+    /// Runs checked but not yet written, for [`Checker::flush`].
+    pending: std::sync::Mutex<Vec<CheckRun>>,
+    /// Anomaly checks' past values by (product, major, scope), newest first: read from
+    /// the table once, then kept up to date here.
+    history: tokio::sync::Mutex<BTreeMap<(String, u64, &'static str), History>>,
 }
+
+/// Past values of each anomaly check, by check name, newest first.
+type History = BTreeMap<String, Vec<f64>>;
 
 /// How one check is computed.
 enum Plan {
@@ -147,7 +155,51 @@ impl Checker {
             project,
             clock,
             results: tokio::sync::Mutex::new(results),
+            pending: std::sync::Mutex::new(Vec::new()),
+            history: tokio::sync::Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Checks `rows` like [`Checker::check_rows`] but leaves the results to be written
+    /// by the next [`Checker::flush`]: a model commit waits for its checks, not for
+    /// their bookkeeping.
+    pub async fn check_rows_deferred(&self, contract: &Contract, rows: &RecordBatch) -> Result<CheckRun> {
+        let provider = MemTable::try_new(rows.schema(), vec![vec![rows.clone()]]).map_err(|e| Error::System {
+            table: "batch".into(),
+            source: e,
+        })?;
+        let run = self
+            .run(
+                contract,
+                Arc::new(provider),
+                Scope::NewRows,
+                None,
+                rows.num_rows() as u64,
+            )
+            .await?;
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(run.clone());
+        Ok(run)
+    }
+
+    /// Writes the results of deferred runs, all in one commit.
+    pub async fn flush(&self) -> Result<usize> {
+        let mut results = self.results.lock().await;
+        let runs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if runs.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = results.record_all(&runs, None).await {
+            // Kept for the next flush rather than lost.
+            let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let later = std::mem::take(&mut *pending);
+            *pending = runs;
+            pending.extend(later);
+            return Err(e);
+        }
+        Ok(runs.len())
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -266,12 +318,26 @@ impl Checker {
             source: e,
         };
         ctx.register_table("this", this).map_err(sys)?;
-        let history = self
-            .results
-            .lock()
-            .await
-            .anomaly_history(&product, major, scope)
-            .await?;
+        let history = if contract
+            .quality
+            .iter()
+            .any(|q| matches!(q.kind, CheckKind::Anomaly { .. }))
+        {
+            let mut cache = self.history.lock().await;
+            let key = (product.clone(), major, scope.as_str());
+            if !cache.contains_key(&key) {
+                let past = self
+                    .results
+                    .lock()
+                    .await
+                    .anomaly_history(&product, major, scope)
+                    .await?;
+                cache.insert(key.clone(), past);
+            }
+            cache.get(&key).cloned().unwrap_or_default()
+        } else {
+            BTreeMap::new()
+        };
 
         let plans: Vec<(String, Plan)> = contract
             .quality
@@ -392,6 +458,22 @@ impl Checker {
             at_ms,
             results,
         };
+        let anomalies: Vec<&CheckResult> = run
+            .results
+            .iter()
+            .filter(|r| r.kind == "anomaly" && r.status != Status::Error)
+            .collect();
+        if !anomalies.is_empty() {
+            let mut cache = self.history.lock().await;
+            let past = cache.entry((product.clone(), major, scope.as_str())).or_default();
+            for r in anomalies {
+                if let Some(v) = r.observed.filter(|v| v.is_finite()) {
+                    let values = past.entry(r.check.clone()).or_default();
+                    values.insert(0, v);
+                    values.truncate(10_000);
+                }
+            }
+        }
         crate::metrics::record_run(&run, started.elapsed());
         Ok(run)
     }

@@ -23,11 +23,19 @@ impl trib_engine::CommitGate for Gate {
         if contract.quality.is_empty() {
             return None;
         }
-        match self.checker.check_rows(contract, rows).await {
+        match self.checker.check_rows_deferred(contract, rows).await {
             Ok(run) => {
                 for r in run.failed() {
                     tracing::warn!(product = %run.product, check = %r.check, status = r.status.as_str(), message = %r.message, "check failed on a model commit");
                 }
+                // The results are written off the commit's path; runs that finish
+                // meanwhile join the same write.
+                let checker = self.checker.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = checker.flush().await {
+                        tracing::warn!(error = %e, "check results could not be written; the next flush retries");
+                    }
+                });
                 run.blocking_reason()
             }
             // Checks that cannot run do not hold data back; the failure is logged and

@@ -49,7 +49,12 @@ impl Results {
 
     /// Appends a run's results, with `txn` recording how far a product was checked.
     pub async fn record(&mut self, run: &CheckRun, txn: Option<(&str, i64)>) -> Result<()> {
-        let n = run.results.len();
+        self.record_all(std::slice::from_ref(run), txn).await
+    }
+
+    /// Appends the results of several runs in one commit.
+    pub async fn record_all(&mut self, runs: &[CheckRun], txn: Option<(&str, i64)>) -> Result<()> {
+        let n: usize = runs.iter().map(|r| r.results.len()).sum();
         let mut run_id = StringBuilder::new();
         let mut at = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
         let mut product = StringBuilder::new();
@@ -66,7 +71,7 @@ impl Results {
         let mut observed = Float64Builder::new();
         let mut message = StringBuilder::new();
         let mut sample = StringBuilder::new();
-        for r in &run.results {
+        for (run, r) in runs.iter().flat_map(|run| run.results.iter().map(move |r| (run, r))) {
             run_id.append_value(&run.id);
             at.append_value(micros(run.at_ms));
             product.append_value(&run.product);

@@ -416,17 +416,22 @@ impl Slos {
             }));
         };
         let newest_ms = match &contract.event_time {
-            Some(col) => {
-                let sql = format!("SELECT max({}) AS newest FROM t", crate::store::ident(&col.value));
-                let rows = table.query(&sql).await?;
-                match rows.iter().find(|b| b.num_rows() > 0) {
-                    Some(b) => {
-                        let v = millis(b.column(0))?;
-                        (!v.is_null(0)).then(|| v.value(0))
+            // The files' statistics hold each file's newest value: no scan, unless a
+            // file has none.
+            Some(col) => match newest_from_stats(&table, &col.value) {
+                Some(ms) => Some(ms),
+                None => {
+                    let sql = format!("SELECT max({}) AS newest FROM t", crate::store::ident(&col.value));
+                    let rows = table.query(&sql).await?;
+                    match rows.iter().find(|b| b.num_rows() > 0) {
+                        Some(b) => {
+                            let v = millis(b.column(0))?;
+                            (!v.is_null(0)).then(|| v.value(0))
+                        }
+                        None => None,
                     }
-                    None => None,
                 }
-            }
+            },
             // Without an event time, the newest commit that added data.
             None => table
                 .delta()
@@ -626,6 +631,30 @@ struct Sample {
     total: f64,
     cursor: String,
     detail: String,
+}
+
+/// The newest value of a timestamp or date column over the table's files, from the
+/// statistics in the log (`maxValues`, milliseconds), or `None` when a file with rows
+/// has no statistic for it (then the caller scans).
+fn newest_from_stats(table: &ProductTable, column: &str) -> Option<i64> {
+    let snapshot = table.delta().snapshot().ok()?;
+    let mut newest: Option<i64> = None;
+    for f in snapshot.log_data().iter() {
+        if f.num_records() == Some(0) {
+            continue;
+        }
+        let stats: serde_json::Value = serde_json::from_str(&f.stats()?).ok()?;
+        let v = stats.get("maxValues")?.get(column)?.as_str()?;
+        let ms = chrono::DateTime::parse_from_rfc3339(v)
+            .map(|t| t.timestamp_millis())
+            .or_else(|_| {
+                chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                    .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_millis())
+            })
+            .ok()?;
+        newest = Some(newest.map_or(ms, |n| n.max(ms)));
+    }
+    newest
 }
 
 /// A table's row count from the log's file statistics (0 without a table). Tables fed

@@ -10,12 +10,22 @@ use trib_lake::{Lake, ProductTable};
 pub(crate) struct SystemTable {
     name: &'static str,
     table: ProductTable,
+    /// Appends since the table was last compacted by this process.
+    appends: u32,
 }
+
+/// Appends between two compactions of a system table: each append is a small file,
+/// and every later read of the table costs more with each one.
+const COMPACT_EVERY_APPENDS: u32 = 100;
 
 impl SystemTable {
     pub async fn open(lake: &Lake, name: &'static str, schema: SchemaRef) -> Result<Self> {
         let table = ProductTable::open_or_create_system(lake, name, schema).await?;
-        Ok(Self { name, table })
+        Ok(Self {
+            name,
+            table,
+            appends: 0,
+        })
     }
 
     /// Appends rows, with a Delta `txn` when given so that the same work lands once.
@@ -24,6 +34,18 @@ impl SystemTable {
             return Ok(());
         }
         self.table.append(rows, txn).await?;
+        self.appends += 1;
+        if self.appends >= COMPACT_EVERY_APPENDS {
+            self.appends = 0;
+            match trib_lake::compact(&mut self.table).await {
+                Ok(r) => tracing::debug!(
+                    table = self.name,
+                    files_removed = r.files_removed,
+                    "system table compacted"
+                ),
+                Err(e) => tracing::warn!(table = self.name, error = %e, "compaction failed; the next one retries"),
+            }
+        }
         Ok(())
     }
 

@@ -337,7 +337,8 @@ async fn a_blocking_check_stops_a_model_commit() {
             .await
             .expect("checker"),
     );
-    let engine = trib_engine::Engine::new(lake.clone(), &project).with_gate(Arc::new(trib_quality::Gate::new(checker)));
+    let engine =
+        trib_engine::Engine::new(lake.clone(), &project).with_gate(Arc::new(trib_quality::Gate::new(checker.clone())));
     let node = engine.dag().latest("shop.payments").expect("node");
 
     // A non-blocking failure (amount above 100) is recorded; the rows land.
@@ -361,6 +362,7 @@ async fn a_blocking_check_stops_a_model_commit() {
     let err = engine.run(&node).await.expect_err("still blocked");
     assert!(matches!(err, trib_engine::Error::Blocked { .. }), "{err}");
 
+    checker.flush().await.expect("flush");
     let mut results = trib_quality::results::Results::open(&lake).await.expect("results");
     let rows = results
         .query("SELECT \"check\" FROM t WHERE product = 'shop.payments' AND status = 'fail' ORDER BY at")

@@ -25,9 +25,8 @@ pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool
         std::sync::Arc::new(project.clone()),
         std::sync::Arc::new(trib_core::SystemClock),
     ))?;
-    let engine = Engine::new(lake, &project).with_gate(std::sync::Arc::new(trib_quality::Gate::new(
-        std::sync::Arc::new(checker),
-    )));
+    let checker = std::sync::Arc::new(checker);
+    let engine = Engine::new(lake, &project).with_gate(std::sync::Arc::new(trib_quality::Gate::new(checker.clone())));
     let selected = engine.dag().select(select)?;
     let order = engine.dag().order(&selected);
     let bar = if std::io::stderr().is_terminal() && format == OutputFormat::Text {
@@ -126,6 +125,10 @@ pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool
         }
     });
     bar.finish_and_clear();
+    // The checks' results of the runs' commits, written before the process ends.
+    if let Err(e) = rt.block_on(checker.flush()) {
+        eprintln!("warning: the check results of this run could not be written: {e}");
+    }
     if format == OutputFormat::Json {
         // In dependency order, whatever order the runs finished in.
         runs.sort_by_key(|(i, _)| *i);

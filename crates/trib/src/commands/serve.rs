@@ -43,6 +43,7 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
             .await?
             .with_background_delivery(),
         );
+        let checker = trust.checker().clone();
         let models = (args.models_poll_ms > 0).then(|| {
             let engine = trib_engine::Engine::new(lake.clone(), &project)
                 .with_gate(std::sync::Arc::new(trib_quality::Gate::new(trust.checker().clone())));
@@ -124,6 +125,9 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
             let _ = m.await;
         }
         let _ = trust_task.await;
+        if let Err(e) = checker.flush().await {
+            eprintln!("warning: check results could not be written: {e}");
+        }
         // Consumers commit what they hold and leave the group, so that the others
         // take their partitions over at once.
         tokio::task::spawn_blocking(move || consumers.into_iter().for_each(KafkaConsumer::stop)).await?;
