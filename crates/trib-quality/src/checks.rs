@@ -663,6 +663,9 @@ fn judge(
                 r.message = format!("{n} rows");
             }
         }
+        CheckKind::Freshness { .. } if rows == 0 => {
+            r.message = "no rows to measure".into();
+        }
         CheckKind::Freshness { max_age, .. } => match value {
             Some(newest_s) => {
                 let age = (now_ms as f64 / 1000.0 - newest_s).max(0.0);

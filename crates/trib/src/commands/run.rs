@@ -25,8 +25,8 @@ pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool
         std::sync::Arc::new(project.clone()),
         std::sync::Arc::new(trib_core::SystemClock),
     ))?;
-    let checker = std::sync::Arc::new(checker);
-    let engine = Engine::new(lake, &project).with_gate(std::sync::Arc::new(trib_quality::Gate::new(checker.clone())));
+    let gate = std::sync::Arc::new(trib_quality::Gate::new(std::sync::Arc::new(checker)));
+    let engine = Engine::new(lake, &project).with_gate(gate.clone());
     let selected = engine.dag().select(select)?;
     let order = engine.dag().order(&selected);
     let bar = if std::io::stderr().is_terminal() && format == OutputFormat::Text {
@@ -126,7 +126,7 @@ pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool
     });
     bar.finish_and_clear();
     // The checks' results of the runs' commits, written before the process ends.
-    if let Err(e) = rt.block_on(checker.flush()) {
+    if let Err(e) = rt.block_on(gate.finish()) {
         eprintln!("warning: the check results of this run could not be written: {e}");
     }
     if format == OutputFormat::Json {

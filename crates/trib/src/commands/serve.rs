@@ -43,10 +43,9 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
             .await?
             .with_background_delivery(),
         );
-        let checker = trust.checker().clone();
+        let gate = std::sync::Arc::new(trib_quality::Gate::new(trust.checker().clone()));
         let models = (args.models_poll_ms > 0).then(|| {
-            let engine = trib_engine::Engine::new(lake.clone(), &project)
-                .with_gate(std::sync::Arc::new(trib_quality::Gate::new(trust.checker().clone())));
+            let engine = trib_engine::Engine::new(lake.clone(), &project).with_gate(gate.clone());
             tokio::spawn(run_models(
                 engine,
                 std::time::Duration::from_millis(args.models_poll_ms),
@@ -125,7 +124,7 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
             let _ = m.await;
         }
         let _ = trust_task.await;
-        if let Err(e) = checker.flush().await {
+        if let Err(e) = gate.finish().await {
             eprintln!("warning: check results could not be written: {e}");
         }
         // Consumers commit what they hold and leave the group, so that the others
