@@ -286,3 +286,78 @@ async fn validity_counts_dead_letters_and_alerts_are_retried() {
     assert_eq!(attempts, vec![(1, false), (2, false), (3, true)]);
     assert_eq!(hooks.got.lock().expect("lock").len(), 1);
 }
+
+const RAW: &str = r#"
+product: shop.raw
+version: 1.0.0
+owner: shop-team
+description: Raw events without SLOs, so never certified.
+status: active
+layer: bronze
+source: { kind: http, format: json }
+event_time: at
+schema:
+  - { name: id, type: long, required: true }
+  - { name: at, type: timestamp, required: true }
+"#;
+
+const CLEAN: &str = r#"
+product: shop.clean
+version: 1.0.0
+owner: shop-team
+description: Clean events.
+status: active
+layer: silver
+source:
+  inputs: [shop.raw]
+  transform: models/clean.sql
+  materialized: append
+event_time: at
+schema:
+  - { name: id, type: long, required: true }
+  - { name: at, type: timestamp, required: true }
+sla:
+  freshness: 1h
+"#;
+
+/// The governance rule `require_certified_inputs`: a model meeting its own SLOs stays a
+/// candidate while an input is not certified.
+#[tokio::test]
+async fn certified_models_need_certified_inputs_when_required() {
+    for required in [false, true] {
+        let settings = format!(
+            "[project]\nname = \"q\"\n\n[certification]\nprobation = \"2d\"\nrequire_certified_inputs = {required}\n"
+        );
+        let (_tmp, project, lake) = project(&[
+            ("trib.toml", &settings),
+            ("products/shop/raw.yaml", RAW),
+            ("products/shop/clean.yaml", CLEAN),
+            ("models/clean.sql", "SELECT id, at FROM shop.raw"),
+        ]);
+        let (raw, clean) = (contract(&project, "shop.raw"), contract(&project, "shop.clean"));
+        let clock = ManualClock::at(T0);
+        let trust = open(&project, &lake, clock.clone()).await;
+        let engine = trib_engine::Engine::new(lake.clone(), &project);
+        let node = engine.dag().latest("shop.clean").expect("node");
+        let mut last = None;
+        for day in 0..4 {
+            let now = clock.now_millis();
+            ingest(&lake, raw, &[event(day, now - 60_000)]).await;
+            engine.run(&node).await.expect("run");
+            trust.evaluate_product(raw, false).await.expect("raw");
+            let e = trust.evaluate_product(clean, false).await.expect("clean");
+            last = Some(e.state);
+            clock.advance(DAY);
+        }
+        let expected = if required {
+            CertState::Candidate
+        } else {
+            CertState::Certified
+        };
+        assert_eq!(last, Some(expected), "require_certified_inputs = {required}");
+        if required {
+            let standing = trust.standing(clean).await.expect("standing");
+            assert_eq!(standing.transitions.len(), 1, "{:?}", standing.transitions);
+        }
+    }
+}
