@@ -52,12 +52,38 @@ if ! need tansu; then
   export PATH="$PATH:$tansu_root/bin"
 fi
 
+# The catalog's PostgreSQL tests run against a real server: a throwaway cluster of
+# Debian's PostgreSQL, made with initdb in a temporary directory and started with
+# `pg_ctl -w start` on a free loopback port, stopped and removed when the tests end.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
+  echo "installing PostgreSQL (for the catalog tests)" >&2
+  apt_install postgresql
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+fi
+pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/trib-pg.XXXXXX")
+# initdb refuses to run as root: the cluster belongs to the `postgres` user then.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+[ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
+pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+as_pg "$pg_bin/initdb" -D "$pg_dir/data" -U trib --auth=trust -E UTF8 >/dev/null
+as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w \
+  -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null
+stop_pg() {
+  as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$pg_dir"
+}
+trap stop_pg EXIT
+export TRIB_TEST_PG_URL="postgres://trib@127.0.0.1:$pg_port/postgres"
+
 # Reuse a build cache outside the clone when there is one.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tributary/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; stop_pg' EXIT
 status=0
 cargo test --workspace --all-targets --locked "$@" 2>&1 | tee "$log" || status=$?
 # One closing line for the whole workspace: cargo prints one per test binary.
