@@ -37,6 +37,15 @@ pub enum Command {
     Check(CheckArgs),
     /// Classify the changes between two versions of a contract.
     Diff(DiffArgs),
+    /// Deploy the contracts: register each product version in the catalog, create or
+    /// evolve its table. Prints the plan first and asks on a terminal.
+    Apply(ApplyArgs),
+    /// Search and browse the catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Consumers of product versions: access requests and their approval.
+    #[command(subcommand)]
+    Consumers(ConsumersCommand),
     /// Print the JSON Schema of the contract format.
     Schema,
     /// Load records from a file or stdin into a product's bronze table.
@@ -106,6 +115,75 @@ pub struct DiffArgs {
     /// Compare the working copy of OLD with this git revision.
     #[arg(long)]
     pub against: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Apply without asking (needed when not on a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Print the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Full-text search over names, descriptions, columns, tags, owners and domains.
+    Search(CatalogSearchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogSearchArgs {
+    /// Words to look for; each matches as a prefix, all must match.
+    pub query: String,
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsumersCommand {
+    /// Ask for a product version (`orders.orders@v1`); its owner approves.
+    Request(ConsumersRequestArgs),
+    /// Approve a request by its id (as the owning team).
+    Approve(ConsumersApproveArgs),
+    /// List consumers and requests.
+    List(ConsumersListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConsumersRequestArgs {
+    /// `product@vN`, or a product (its newest major).
+    pub product: String,
+    /// Who consumes: a system or a person.
+    #[arg(long)]
+    pub consumer: String,
+    /// How to reach them (email, channel).
+    #[arg(long)]
+    pub contact: String,
+    /// What for.
+    #[arg(long)]
+    pub purpose: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsumersApproveArgs {
+    pub id: String,
+    /// Who approves (default: the product's owner).
+    #[arg(long)]
+    pub by: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsumersListArgs {
+    /// Only this product's consumers.
+    pub product: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
 }

@@ -60,3 +60,17 @@ pub fn show(file: &Path, rev: &str) -> Result<Option<String>> {
     }
     Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
 }
+
+/// The commit checked out in the repository holding `dir`, if any.
+pub fn head(dir: &Path) -> Option<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}

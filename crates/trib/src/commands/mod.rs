@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+mod apply;
+mod catalog;
 mod check;
 mod contract;
 mod demo;
@@ -26,6 +28,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Init(a) => init::run(g, &a),
         Command::Check(a) => check::run(g, &a),
         Command::Diff(a) => diff::run(g, &a),
+        Command::Apply(a) => apply::run(g, &a),
+        Command::Catalog(c) => catalog::run(g, c),
+        Command::Consumers(c) => catalog::consumers(g, c),
         Command::Schema => {
             println!("{}", trib_spec::schema::json_schema_text().trim_end());
             Ok(Outcome::Ok)

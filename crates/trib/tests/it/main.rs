@@ -1,5 +1,6 @@
 //! End-to-end tests of the `trib` binary: real processes, real files, real git.
 
+mod catalog;
 mod check;
 mod commands;
 mod crash;

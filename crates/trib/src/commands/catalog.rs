@@ -1,0 +1,151 @@
+//! `trib catalog search` and `trib consumers request|approve|list`.
+
+use crate::Outcome;
+use crate::cli::{CatalogCommand, ConsumersCommand, GlobalArgs, OutputFormat};
+use anyhow::{Result, bail};
+use trib_catalog::Catalog;
+
+fn open(g: &GlobalArgs) -> Result<(trib_spec::Project, Catalog, tokio::runtime::Runtime)> {
+    let project = super::project(&g.project).map_err(|d| super::fatal(*d))?;
+    let rt = super::runtime()?;
+    let catalog = rt.block_on(Catalog::open(&project.settings.catalog.url, &project.dir))?;
+    Ok((project, catalog, rt))
+}
+
+pub fn run(g: &GlobalArgs, c: CatalogCommand) -> Result<Outcome> {
+    match c {
+        CatalogCommand::Search(a) => {
+            let (_, catalog, rt) = open(g)?;
+            let hits = rt.block_on(catalog.search(&a.query, a.limit.max(1)))?;
+            if rt.block_on(catalog.count())? == 0 {
+                eprintln!("the catalog is empty: `trib apply` registers the project's products");
+            }
+            match a.format {
+                OutputFormat::Json => {
+                    let doc: Vec<serde_json::Value> = hits
+                        .iter()
+                        .map(|h| {
+                            serde_json::json!({
+                                "product": h.product, "major": h.major, "version": h.version, "owner": h.owner,
+                                "domain": h.domain, "description": h.description, "address": h.address,
+                                "exact": h.exact, "score": h.score,
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&doc)?);
+                }
+                OutputFormat::Text => {
+                    for h in &hits {
+                        println!(
+                            "{:<28} v{:<3} {:<9} {:<20} {}",
+                            h.product,
+                            h.major,
+                            h.version,
+                            h.owner,
+                            h.description.as_deref().unwrap_or_default()
+                        );
+                    }
+                    eprintln!("{} match{}", hits.len(), if hits.len() == 1 { "" } else { "es" });
+                }
+            }
+            Ok(if hits.is_empty() {
+                Outcome::Problems
+            } else {
+                Outcome::Ok
+            })
+        }
+    }
+}
+
+/// `product@vN` or `product` (its newest major in the project).
+fn address(project: &trib_spec::Project, text: &str) -> Result<(String, i64)> {
+    let (name, major) = match text.rsplit_once("@v") {
+        Some((n, m)) => (
+            n,
+            Some(m.parse::<u64>().map_err(|_| {
+                anyhow::anyhow!(
+                    "`{text}`: the major version after `@v` is not a number; hint: write `orders.orders@v1`"
+                )
+            })?),
+        ),
+        None => (text, None),
+    };
+    let product: trib_spec::ProductName = name.parse().map_err(|e: trib_spec::ProductNameError| {
+        anyhow::anyhow!("{e}; hint: {}", trib_spec::ProductNameError::HINT)
+    })?;
+    let Some(latest) = project.latest(&product) else {
+        bail!("no product `{product}` in this project; hint: `trib catalog search` finds products");
+    };
+    let major = major.unwrap_or(latest.major());
+    if !project
+        .contracts()
+        .any(|c| c.product.value == product && c.major() == major)
+    {
+        bail!(
+            "`{product}` has no major version {major}; hint: the newest is v{}",
+            latest.major()
+        );
+    }
+    Ok((product.to_string(), major as i64))
+}
+
+pub fn consumers(g: &GlobalArgs, c: ConsumersCommand) -> Result<Outcome> {
+    let (project, catalog, rt) = open(g)?;
+    match c {
+        ConsumersCommand::Request(a) => {
+            let (product, major) = address(&project, &a.product)?;
+            let req = rt.block_on(catalog.request_access(&product, major, &a.consumer, &a.contact, &a.purpose))?;
+            println!("{}", req.id);
+            eprintln!(
+                "requested `{product}@v{major}` for `{}`; its owner approves with `trib consumers approve {}`",
+                a.consumer, req.id
+            );
+        }
+        ConsumersCommand::Approve(a) => {
+            let pending = rt.block_on(catalog.consumers(None))?;
+            let Some(req) = pending.iter().find(|r| r.id == a.id) else {
+                bail!(
+                    "no access request `{}`; hint: `trib consumers list` shows the requests and their ids",
+                    a.id
+                );
+            };
+            let owner = project
+                .contracts()
+                .find(|c| c.product.value.to_string() == req.product && c.major() as i64 == req.major)
+                .map(|c| c.owner.clone());
+            let by = a.by.or(owner).unwrap_or_else(|| "unknown".into());
+            let done = rt.block_on(catalog.approve(&a.id, &by))?;
+            eprintln!(
+                "approved: `{}` consumes `{}@v{}` (by {by})",
+                done.consumer, done.product, done.major
+            );
+        }
+        ConsumersCommand::List(a) => {
+            let list = rt.block_on(catalog.consumers(a.product.as_deref()))?;
+            match a.format {
+                OutputFormat::Json => {
+                    let doc: Vec<serde_json::Value> = list
+                        .iter()
+                        .map(|c| {
+                            serde_json::json!({
+                                "id": c.id, "product": c.product, "major": c.major, "consumer": c.consumer,
+                                "contact": c.contact, "purpose": c.purpose, "status": c.status,
+                                "requested_at": c.requested_at, "decided_at": c.decided_at, "decided_by": c.decided_by,
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&doc)?);
+                }
+                OutputFormat::Text => {
+                    for c in &list {
+                        println!(
+                            "{:<12} {:<24} v{:<3} {:<20} {:<10} {} ({})",
+                            c.id, c.product, c.major, c.consumer, c.status, c.purpose, c.contact
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,103 @@
+//! `trib apply`, `trib catalog search` and `trib consumers` on the example project,
+//! with the catalog in SQLite (the default).
+
+use crate::Example;
+
+#[test]
+fn apply_search_consumers_and_impact() {
+    let ex = Example::init();
+    // Not on a terminal: the plan, and no apply without `--yes`.
+    let run = ex.trib(&["apply"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("+ orders.orders v1 1.0.0 (new, at /v1/products/orders.orders/v1)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("pass `--yes`"), "{}", run.stderr);
+    let run = ex.trib(&["apply", "--yes"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("applied 10 product versions"), "{}", run.stderr);
+    assert!(ex.path(".trib/catalog.db").exists());
+    let run = ex.trib(&["apply", "--yes"]);
+    assert!(run.stderr.contains("nothing to apply"), "{}", run.stderr);
+
+    let run = ex.trib(&["catalog", "search", "orders.orders", "--format", "json"]);
+    let hits: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(hits[0]["product"], "orders.orders");
+    assert_eq!(hits[0]["exact"], true);
+    let run = ex.trib(&["catalog", "search", "sensor"]);
+    assert!(run.stdout.contains("iot.sensor_readings"), "{}", run.stdout);
+    assert_eq!(ex.trib(&["catalog", "search", "nothing-like-it"]).code, 1);
+
+    // A consumer registers for orders.orders@v1 and its owner approves.
+    let run = ex.trib(&[
+        "consumers",
+        "request",
+        "orders.orders@v1",
+        "--consumer",
+        "bi-dashboard",
+        "--contact",
+        "bi@example.com",
+        "--purpose",
+        "weekly revenue",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let id = run.stdout.trim().to_string();
+    let run = ex.trib(&["consumers", "approve", &id]);
+    assert!(
+        run.stderr
+            .contains("approved: `bi-dashboard` consumes `orders.orders@v1` (by orders-data-team)"),
+        "{}",
+        run.stderr
+    );
+    let run = ex.trib(&["consumers", "list", "orders.orders", "--format", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(list[0]["status"], "approved");
+
+    // A breaking change within v1: refused, with whom it would hurt.
+    ex.edit(
+        "products/orders/orders.yaml",
+        "  - { name: customer_email, type: string, pii: true, classification: confidential }\n",
+        "",
+    );
+    let run = ex.trib(&["apply", "--yes"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("orders.orders v1 1.0.0 → 1.0.0: refused: breaking: column `customer_email` removed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("consumer affected: bi-dashboard (bi@example.com, weekly revenue, approved)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("downstream product affected: orders.daily_revenue v1"),
+        "{}",
+        run.stderr
+    );
+    // A compatible change with its minor version applies.
+    ex.edit(
+        "products/orders/orders.yaml",
+        "  - { name: currency, type: string }\n",
+        "  - { name: customer_email, type: string, pii: true, classification: confidential }\n  - { name: currency, type: string }\n  - { name: channel, type: string }\n",
+    );
+    ex.edit("products/orders/orders.yaml", "version: 1.0.0", "version: 1.1.0");
+    let run = ex.trib(&["apply", "--yes", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let orders = plan
+        .as_array()
+        .expect("plan")
+        .iter()
+        .find(|p| p["product"] == "orders.orders")
+        .expect("orders");
+    assert_eq!(orders["action"], "change");
+    assert_eq!(orders["detail"]["from"], "1.0.0");
+}
