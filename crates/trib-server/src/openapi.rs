@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         crate::reads::describe,
         crate::reads::rows,
         crate::reads::sql,
+        crate::reads::catalog_search,
         crate::routes::openapi,
     ),
     components(schemas(
@@ -27,6 +28,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         IngestAnswer,
         ProductList,
         ProductSummary,
+        SearchAnswer,
+        SearchHit,
         ProductDescription,
         VersionDescription,
         ColumnDescription,
@@ -74,6 +77,31 @@ pub struct IngestAnswer {
     pub duplicate: bool,
     /// The bronze table version that holds the batch.
     pub version: Option<u64>,
+}
+
+/// Catalog search results, best first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchAnswer {
+    pub query: String,
+    pub hits: Vec<SearchHit>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchHit {
+    pub product: String,
+    pub major: u64,
+    pub version: String,
+    pub owner: String,
+    pub domain: String,
+    pub description: Option<String>,
+    /// Where its rows are: `/v1/products/{product}/v{major}`.
+    pub address: String,
+    /// The query is the product's address or name.
+    pub exact: bool,
+    /// Relevance within this search, higher is better.
+    pub score: f64,
+    /// Whether the caller may read it.
+    pub readable: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -36,6 +36,8 @@ pub struct Reads {
     /// Queries run here, apart from the runtime that answers requests and commits
     /// ingest: a long scan must not hold up acknowledgements.
     queries: QueryRuntime,
+    /// The catalog, for search; `None` when it could not be opened.
+    catalog: Option<trib_catalog::Catalog>,
 }
 
 /// A runtime owned by the server; shut down without waiting, since it may be dropped
@@ -63,7 +65,14 @@ impl Reads {
             tokens,
             anonymous,
             queries: QueryRuntime(Some(runtime)),
+            catalog: None,
         })
+    }
+
+    /// Answers `GET /v1/catalog/search` from `catalog`.
+    pub fn with_catalog(mut self, catalog: trib_catalog::Catalog) -> Self {
+        self.catalog = Some(catalog);
+        self
     }
 
     /// Runs a query on the query runtime.
@@ -376,6 +385,60 @@ pub async fn sql(
     };
     warn_headers(&mut response, &result);
     Ok(response)
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct SearchParams {
+    q: String,
+    limit: Option<i64>,
+}
+
+/// Full-text search over the catalog (names, descriptions, columns, tags, owners,
+/// domains); a product whose address or name is the query comes first.
+#[utoipa::path(get, path = "/v1/catalog/search",
+    params(
+        ("q" = String, Query, description = "Words; each matches as a prefix, all must match"),
+        ("limit" = Option<i64>, Query, description = "At most this many results (20)"),
+    ),
+    responses(
+        (status = 200, description = "Matching product versions, best first", body = crate::openapi::SearchAnswer),
+        (status = 401, description = "No or a bad token", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The catalog is not available", body = crate::openapi::ErrorBody),
+    ))]
+pub async fn catalog_search(
+    State(reads): State<Option<SharedReads>>,
+    Query(params): Query<SearchParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let reads = enabled(reads)?;
+    let principal = reads.principal(&headers)?;
+    let catalog = reads.catalog.as_ref().ok_or(ApiError::Unavailable)?;
+    let hits = catalog
+        .search(&params.q, params.limit.unwrap_or(20).clamp(1, 1000))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "catalog search failed");
+            ApiError::Unavailable
+        })?;
+    let hits = hits
+        .into_iter()
+        .map(|h| crate::openapi::SearchHit {
+            readable: reads
+                .gateway
+                .contract(&h.product, u64::try_from(h.major).ok())
+                .is_some_and(|c| reads.gateway.view(&principal, c, &[]).is_ok()),
+            product: h.product,
+            major: u64::try_from(h.major).unwrap_or_default(),
+            version: h.version,
+            owner: h.owner,
+            domain: h.domain,
+            description: h.description,
+            address: h.address,
+            exact: h.exact,
+            score: h.score,
+        })
+        .collect();
+    Ok(axum::Json(crate::openapi::SearchAnswer { query: params.q, hits }).into_response())
 }
 
 fn enabled(reads: Option<SharedReads>) -> Result<SharedReads, ApiError> {

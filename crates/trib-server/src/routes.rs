@@ -46,6 +46,7 @@ pub fn router(hub: IngestHub, reads: Option<SharedReads>, settings: &ServerSetti
         .route("/v1/products/{product}/{version}/rows", get(reads::rows))
         .route("/v1/products/{product}/events", post(events))
         .route("/v1/sql", post(reads::sql))
+        .route("/v1/catalog/search", get(reads::catalog_search))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .with_state(App { hub, reads })
 }

@@ -68,11 +68,12 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
         if anonymous.is_none() {
             eprintln!("listening beyond loopback: every request needs `Authorization: Bearer <token>`");
         }
-        let reads = std::sync::Arc::new(trib_server::Reads::new(
-            gateway,
-            trib_access::TokenStore::open(&project.dir),
-            anonymous,
-        )?);
+        let mut reads = trib_server::Reads::new(gateway, trib_access::TokenStore::open(&project.dir), anonymous)?;
+        match trib_catalog::Catalog::open(&project.settings.catalog.url, &project.dir).await {
+            Ok(c) => reads = reads.with_catalog(c),
+            Err(e) => eprintln!("warning: catalog search is off: {e}"),
+        }
+        let reads = std::sync::Arc::new(reads);
         let pg = match args.pg_listen.as_str() {
             "off" | "" => None,
             addr => {

@@ -101,3 +101,48 @@ fn apply_search_consumers_and_impact() {
     assert_eq!(orders["action"], "change");
     assert_eq!(orders["detail"]["from"], "1.0.0");
 }
+
+#[test]
+fn search_over_http() {
+    let ex = Example::init();
+    assert_eq!(ex.trib(&["apply", "--yes"]).code, 0);
+    let (mut server, http, _) = crate::serve_with_addresses(
+        &ex.dir,
+        &["--listen", "127.0.0.1:0", "--models-poll-ms", "0", "--pg-listen", "off"],
+        std::process::Stdio::null(),
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (exact, words, openapi) = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let get = |path: String| {
+            let client = client.clone();
+            async move {
+                client
+                    .get(path)
+                    .send()
+                    .await
+                    .expect("get")
+                    .json::<serde_json::Value>()
+                    .await
+                    .expect("json")
+            }
+        };
+        (
+            get(format!("{http}/v1/catalog/search?q=orders.orders")).await,
+            get(format!("{http}/v1/catalog/search?q=revenue%20country&limit=5")).await,
+            get(format!("{http}/v1/openapi.json")).await,
+        )
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(exact["hits"][0]["product"], "orders.orders", "{exact:#}");
+    assert_eq!(exact["hits"][0]["readable"], true);
+    let found: Vec<&str> = words["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .filter_map(|h| h["product"].as_str())
+        .collect();
+    assert!(found.contains(&"orders.daily_revenue"), "{found:?}");
+    assert!(openapi["paths"]["/v1/catalog/search"].is_object());
+}
