@@ -14,7 +14,7 @@ use trib_spec::diff::Impact;
 
 /// What applying does to one product version.
 #[derive(Debug)]
-enum Step {
+pub(super) enum Step {
     Add,
     Change {
         from: String,
@@ -48,65 +48,7 @@ pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
     let rt = super::runtime()?;
     let catalog = rt.block_on(Catalog::open(&project.settings.catalog.url, &project.dir))?;
 
-    // The plan.
-    let mut plan: Vec<(ProductRecord, &Contract, Step)> = Vec::new();
-    for f in &project.files {
-        let Some(c) = &f.contract else { continue };
-        let record = ProductRecord::of(c, &f.source.text, commit.clone());
-        let step = match rt.block_on(catalog.get(&record.product, record.major))? {
-            None => Step::Add,
-            Some(old) if old.contract_hash == record.contract_hash => Step::Unchanged,
-            Some(old) => {
-                let before =
-                    super::diff::load_contract(&format!("{}@{}", old.product, old.version), old.contract.clone())?;
-                let changes = trib_spec::diff::diff(&before.contract, c);
-                let breaking: Vec<&trib_spec::diff::Change> =
-                    changes.iter().filter(|x| x.impact == Impact::Breaking).collect();
-                let problem = trib_spec::diff::version_problem(&before.contract, c, &changes);
-                if breaking.is_empty() {
-                    match problem {
-                        None => Step::Change {
-                            from: old.version,
-                            changes,
-                        },
-                        Some(reason) => Step::Refused {
-                            from: old.version,
-                            reason,
-                            consumers: Vec::new(),
-                            downstream: Vec::new(),
-                        },
-                    }
-                } else {
-                    let consumers = rt
-                        .block_on(catalog.consumers(Some(&record.product)))?
-                        .into_iter()
-                        .filter(|x| x.major == record.major)
-                        .map(|x| format!("{} ({}, {}, {})", x.consumer, x.contact, x.purpose, x.status))
-                        .collect();
-                    let downstream = project
-                        .contracts()
-                        .filter(|d| d.inputs().iter().any(|i| i.value.product == c.product.value))
-                        .map(|d| format!("{} v{}", d.product.value, d.major()))
-                        .collect();
-                    Step::Refused {
-                        from: old.version,
-                        reason: format!(
-                            "breaking: {}",
-                            breaking
-                                .iter()
-                                .map(|b| b.message.clone())
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        ),
-                        consumers,
-                        downstream,
-                    }
-                }
-            }
-        };
-        plan.push((record, c, step));
-    }
-
+    let plan = plan(&project, &catalog, &rt, commit.clone())?;
     let refused = plan.iter().any(|(_, _, s)| matches!(s, Step::Refused { .. }));
     let pending = plan
         .iter()
@@ -190,7 +132,75 @@ pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn render_plan(plan: &[(ProductRecord, &Contract, Step)]) -> String {
+/// What applying the project would do, product version by product version.
+pub(super) fn plan<'p>(
+    project: &'p trib_spec::Project,
+    catalog: &Catalog,
+    rt: &tokio::runtime::Runtime,
+    commit: Option<String>,
+) -> Result<Vec<(ProductRecord, &'p Contract, Step)>> {
+    let mut plan: Vec<(ProductRecord, &Contract, Step)> = Vec::new();
+    for f in &project.files {
+        let Some(c) = &f.contract else { continue };
+        let record = ProductRecord::of(c, &f.source.text, commit.clone());
+        let step = match rt.block_on(catalog.get(&record.product, record.major))? {
+            None => Step::Add,
+            Some(old) if old.contract_hash == record.contract_hash => Step::Unchanged,
+            Some(old) => {
+                let before =
+                    super::diff::load_contract(&format!("{}@{}", old.product, old.version), old.contract.clone())?;
+                let changes = trib_spec::diff::diff(&before.contract, c);
+                let breaking: Vec<&trib_spec::diff::Change> =
+                    changes.iter().filter(|x| x.impact == Impact::Breaking).collect();
+                let problem = trib_spec::diff::version_problem(&before.contract, c, &changes);
+                if breaking.is_empty() {
+                    match problem {
+                        None => Step::Change {
+                            from: old.version,
+                            changes,
+                        },
+                        Some(reason) => Step::Refused {
+                            from: old.version,
+                            reason,
+                            consumers: Vec::new(),
+                            downstream: Vec::new(),
+                        },
+                    }
+                } else {
+                    let consumers = rt
+                        .block_on(catalog.consumers(Some(&record.product)))?
+                        .into_iter()
+                        .filter(|x| x.major == record.major)
+                        .map(|x| format!("{} ({}, {}, {})", x.consumer, x.contact, x.purpose, x.status))
+                        .collect();
+                    let downstream = project
+                        .contracts()
+                        .filter(|d| d.inputs().iter().any(|i| i.value.product == c.product.value))
+                        .map(|d| format!("{} v{}", d.product.value, d.major()))
+                        .collect();
+                    Step::Refused {
+                        from: old.version,
+                        reason: format!(
+                            "breaking: {}",
+                            breaking
+                                .iter()
+                                .map(|b| b.message.clone())
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ),
+                        consumers,
+                        downstream,
+                    }
+                }
+            }
+        };
+        plan.push((record, c, step));
+    }
+
+    Ok(plan)
+}
+
+pub(super) fn render_plan(plan: &[(ProductRecord, &Contract, Step)]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let mut unchanged = 0;

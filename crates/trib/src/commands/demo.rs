@@ -324,6 +324,13 @@ pub fn run(_g: &GlobalArgs, args: &DemoArgs) -> Result<Outcome> {
     }
 
     println!(
+        "\n== 14. catalog: apply, search, a consumer, and the impact of a breaking change (trib apply, trib consumers)"
+    );
+    for line in catalog_demo(dir)? {
+        println!("  {line}");
+    }
+
+    println!(
         "\ndone. explore with: cd {} && trib check && trib show web.clicks",
         dir.display()
     );
@@ -633,5 +640,62 @@ async fn trust_demo(dir: &Path, project: &trib_spec::Project, lake: trib_lake::L
         dir.display()
     ));
     server.abort();
+    Ok(out)
+}
+
+/// Registers the products in the catalog, searches it, registers a consumer of
+/// orders.orders@v1, then proposes a breaking change to it and prints whom it hurts.
+fn catalog_demo(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let project = match super::project(dir) {
+        Ok(p) => p,
+        Err(d) => return Err(super::fatal(*d)),
+    };
+    let rt = super::runtime()?;
+    let catalog = rt.block_on(trib_catalog::Catalog::open(&project.settings.catalog.url, &project.dir))?;
+    let plan = super::apply::plan(&project, &catalog, &rt, None)?;
+    let mut applied = 0;
+    for (record, _, step) in &plan {
+        if matches!(step, super::apply::Step::Add | super::apply::Step::Change { .. }) {
+            rt.block_on(catalog.register(record))?;
+            applied += 1;
+        }
+    }
+    out.push(format!(
+        "registered {applied} product versions in `{}` (each with its contract hash, owner and address)",
+        project.settings.catalog.url
+    ));
+    for q in ["revenue", "customer"] {
+        let hits = rt.block_on(catalog.search(q, 5))?;
+        let names: Vec<String> = hits.iter().map(|h| format!("{}@v{}", h.product, h.major)).collect();
+        out.push(format!("search `{q}`: {}", names.join(", ")));
+    }
+    let req = rt.block_on(catalog.request_access(
+        "orders.orders",
+        1,
+        "bi-dashboard",
+        "bi-team@example.com",
+        "weekly revenue report",
+    ))?;
+    rt.block_on(catalog.approve(&req.id, "orders-data-team"))?;
+    out.push("consumer `bi-dashboard` requested orders.orders@v1 and orders-data-team approved it".into());
+    // The breaking change: a column removed within v1.
+    let path = dir.join("products/orders/orders.yaml");
+    let original = std::fs::read_to_string(&path)?;
+    std::fs::write(
+        &path,
+        original.replace(
+            "  - { name: customer_email, type: string, pii: true, classification: confidential }\n",
+            "",
+        ),
+    )?;
+    let changed = super::project(dir).map_err(|d| super::fatal(*d));
+    std::fs::write(&path, &original)?;
+    let changed = changed?;
+    let plan = super::apply::plan(&changed, &catalog, &rt, None)?;
+    out.push("proposed: `customer_email` removed from orders.orders, still version 1.0.0; trib apply says:".into());
+    for line in super::apply::render_plan(&plan).lines() {
+        out.push(format!("  {line}"));
+    }
     Ok(out)
 }

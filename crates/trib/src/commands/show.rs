@@ -12,9 +12,22 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<Outcome> {
     let Some(c) = project.latest(&name) else {
         bail!("no product `{name}` in this project; hint: `trib check` lists the products");
     };
-    // Certification as last evaluated (by `trib serve` or `trib slo --evaluate`).
+    // Certification as last evaluated (by `trib serve` or `trib slo --evaluate`), and
+    // what the catalog holds: applied versions and consumers.
     let lake = super::lake(&project)?;
-    let board = super::runtime()?.block_on(trib_quality::Board::load(&lake))?;
+    let rt = super::runtime()?;
+    let board = rt.block_on(trib_quality::Board::load(&lake))?;
+    let (applied, consumers) =
+        match rt.block_on(trib_catalog::Catalog::open(&project.settings.catalog.url, &project.dir)) {
+            Ok(catalog) => (
+                rt.block_on(catalog.history(&c.product.value.to_string()))?,
+                rt.block_on(catalog.consumers(Some(&c.product.value.to_string())))?,
+            ),
+            Err(e) => {
+                eprintln!("warning: the catalog is not available: {e}");
+                (Vec::new(), Vec::new())
+            }
+        };
     let certification = board.get(&c.product.value.to_string(), c.major());
     let since = |ms: i64| {
         chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
@@ -28,6 +41,18 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<Outcome> {
             doc["certification"] = certification
                 .map(|(s, at)| serde_json::json!({ "state": s.as_str(), "since": since(at) }))
                 .into();
+            doc["applied"] = applied
+                .iter()
+                .map(|(major, version, hash, commit, at)| {
+                    serde_json::json!({ "major": major, "version": version, "contract_hash": hash, "git_commit": commit, "applied_at": at })
+                })
+                .collect::<Vec<_>>()
+                .into();
+            doc["consumers"] = consumers
+                .iter()
+                .map(|k| serde_json::json!({ "consumer": k.consumer, "major": k.major, "status": k.status, "contact": k.contact, "purpose": k.purpose }))
+                .collect::<Vec<_>>()
+                .into();
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
         OutputFormat::Text => {
@@ -39,6 +64,23 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<Outcome> {
                     c.product.value
                 ),
                 None => println!("certification: not evaluated yet (`trib slo --evaluate`, or `trib serve`)"),
+            }
+            match applied.last() {
+                Some((major, version, _, commit, at)) => println!(
+                    "applied: v{major} {version} at {at}{} ({} applies)",
+                    commit
+                        .as_deref()
+                        .map(|c| format!(", commit {}", &c[..c.len().min(12)]))
+                        .unwrap_or_default(),
+                    applied.len()
+                ),
+                None => println!("applied: not yet (`trib apply`)"),
+            }
+            for k in &consumers {
+                println!(
+                    "consumer: {} of v{} ({}, {}): {}",
+                    k.consumer, k.major, k.status, k.contact, k.purpose
+                );
             }
         }
     }

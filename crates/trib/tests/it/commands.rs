@@ -191,6 +191,9 @@ fn demo_runs_end_to_end() {
         "web.clicks_raw: error budget exhausted: validity",
         "web.clicks_raw: recovered: every SLO met again",
         "11 alerts, 11 with a valid HMAC-SHA256 signature",
+        "registered 10 product versions in `sqlite://.trib/catalog.db`",
+        "consumer affected: bi-dashboard (bi-team@example.com, weekly revenue report, approved)",
+        "downstream product affected: orders.daily_revenue v1",
     ] {
         assert!(run.stdout.contains(needle), "missing `{needle}` in\n{}", run.stdout);
     }
