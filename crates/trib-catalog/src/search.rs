@@ -106,9 +106,9 @@ impl Catalog {
                 let tsquery = words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & ");
                 let sql = "SELECT product, major, version, owner, domain, description, address,
                         (lower(product) = $2 OR lower(name) = $2) AS exact,
-                        ts_rank(to_tsvector('simple', search_text(name, description, columns, tags, owner, domain)), to_tsquery('simple', $1))::float8 AS score
+                        ts_rank(search, to_tsquery('simple', $1))::float8 AS score
                     FROM products
-                    WHERE to_tsvector('simple', search_text(name, description, columns, tags, owner, domain)) @@ to_tsquery('simple', $1)
+                    WHERE search @@ to_tsquery('simple', $1)
                     ORDER BY exact DESC, score DESC, product, major DESC LIMIT $3";
                 sqlx::query(sql)
                     .bind(tsquery)
