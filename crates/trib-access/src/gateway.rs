@@ -91,6 +91,8 @@ pub struct Gateway {
     tables: tokio::sync::Mutex<HashMap<(String, u64), DeltaTable>>,
     /// Where certification is read, to warn readers of products that lost or lack it.
     certification: Option<Arc<dyn trib_core::CertificationStatus>>,
+    /// Approved consumers of each product version, from the catalog: each reads it.
+    consumers: std::sync::RwLock<HashMap<(String, u64), std::collections::BTreeSet<String>>>,
 }
 
 impl Gateway {
@@ -115,7 +117,30 @@ impl Gateway {
             points: tokio::sync::Mutex::new(HashMap::new()),
             tables: tokio::sync::Mutex::new(HashMap::new()),
             certification: None,
+            consumers: std::sync::RwLock::new(HashMap::new()),
         })
+    }
+
+    /// The approved consumers of product versions, `(product, major, consumer)`, as the
+    /// catalog holds them; replaces the earlier set.
+    pub fn set_consumers(&self, approved: impl IntoIterator<Item = (String, u64, String)>) {
+        let mut map: HashMap<(String, u64), std::collections::BTreeSet<String>> = HashMap::new();
+        for (product, major, consumer) in approved {
+            map.entry((product, major)).or_default().insert(consumer);
+        }
+        *self
+            .consumers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = map;
+    }
+
+    fn consumers_of(&self, contract: &Contract) -> std::collections::BTreeSet<String> {
+        self.consumers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(contract.product.value.to_string(), contract.major()))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Queries of products that were evaluated and are not certified carry a warning.
@@ -156,7 +181,7 @@ impl Gateway {
     /// What `principal` sees of a product version, or why it sees nothing.
     pub fn view(&self, principal: &Principal, contract: &Contract, columns: &[String]) -> Result<ProductView> {
         self.grants
-            .view(principal, contract, columns)
+            .view_with_consumers(principal, contract, columns, &self.consumers_of(contract))
             .ok_or_else(|| Error::Forbidden {
                 principal: principal.name.clone(),
                 product: contract.product.value.to_string(),
@@ -448,7 +473,10 @@ impl Gateway {
         for c in self.contracts.values() {
             let fields = c.data_schema();
             let names: Vec<String> = fields.fields().iter().map(|f| f.name().clone()).collect();
-            let Some(view) = self.grants.view(principal, c, &names) else {
+            let Some(view) = self
+                .grants
+                .view_with_consumers(principal, c, &names, &self.consumers_of(c))
+            else {
                 continue;
             };
             let product = c.product.value.to_string();

@@ -2,9 +2,9 @@
 //! `pii` and `classification` tags and the roles' clearances in `trib.toml`.
 
 use crate::principal::Principal;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use trib_core::settings::{PiiMask, RoleSettings, Settings};
-use trib_spec::{AccessLevel, Classification, Contract};
+use trib_spec::{AccessGrant, AccessLevel, Classification, Contract};
 
 /// How one column reaches a principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +62,20 @@ impl Grants {
     /// owning team see everything; anyone else needs a grant, and sees the union of
     /// what each of its granted roles sees.
     pub fn view(&self, principal: &Principal, contract: &Contract, table_columns: &[String]) -> Option<ProductView> {
+        self.view_with_consumers(principal, contract, table_columns, &BTreeSet::new())
+    }
+
+    /// [`Grants::view`], with the product version's approved consumers (from the
+    /// catalog) granted `read` too: a principal named as one, or holding a role named
+    /// as one, reads it as that role would (a consumer that is no role of `trib.toml`
+    /// sees public columns, PII masked, every row).
+    pub fn view_with_consumers(
+        &self,
+        principal: &Principal,
+        contract: &Contract,
+        table_columns: &[String],
+        consumers: &BTreeSet<String>,
+    ) -> Option<ProductView> {
         let full = || ProductView {
             columns: table_columns.iter().map(|c| (c.clone(), ColumnAccess::Clear)).collect(),
             row_filter: None,
@@ -69,10 +83,24 @@ impl Grants {
         if principal.admin || principal.roles.contains(&contract.owner) {
             return Some(full());
         }
+        let approved: Vec<AccessGrant> = consumers
+            .iter()
+            .filter(|c| {
+                // A token's principal is `token:<name>`: the consumer is the name.
+                let name = principal.name.strip_prefix("token:").unwrap_or(&principal.name);
+                c.as_str() == name || principal.roles.contains(*c)
+            })
+            .map(|c| AccessGrant {
+                role: trib_spec::decode::Spanned::new(c.clone(), Default::default()),
+                level: AccessLevel::Read,
+                row_filter: None,
+            })
+            .collect();
         let granted: Vec<_> = contract
             .access
             .iter()
             .filter(|g| principal.roles.contains(&g.role.value))
+            .chain(approved.iter())
             .collect();
         if granted.is_empty() {
             return None;

@@ -149,3 +149,23 @@ pub fn consumers(g: &GlobalArgs, c: ConsumersCommand) -> Result<Outcome> {
     }
     Ok(Outcome::Ok)
 }
+
+/// The approved consumers in the project's catalog, `(product, major, consumer)`: each
+/// reads its product version. None when the catalog cannot be opened (with a warning).
+pub async fn approved(project: &trib_spec::Project) -> Vec<(String, u64, String)> {
+    let consumers = match Catalog::open(&project.settings.catalog.url, &project.dir).await {
+        Ok(c) => c.consumers(None).await,
+        Err(e) => Err(e),
+    };
+    match consumers {
+        Ok(list) => list
+            .into_iter()
+            .filter(|c| c.status == "approved")
+            .filter_map(|c| Some((c.product, u64::try_from(c.major).ok()?, c.consumer)))
+            .collect(),
+        Err(e) => {
+            eprintln!("warning: approved consumers are not read, the catalog is not available: {e}");
+            Vec::new()
+        }
+    }
+}

@@ -68,12 +68,26 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
         if anonymous.is_none() {
             eprintln!("listening beyond loopback: every request needs `Authorization: Bearer <token>`");
         }
+        gateway.set_consumers(super::catalog::approved(&project).await);
         let mut reads = trib_server::Reads::new(gateway, trib_access::TokenStore::open(&project.dir), anonymous)?;
         match trib_catalog::Catalog::open(&project.settings.catalog.url, &project.dir).await {
             Ok(c) => reads = reads.with_catalog(c),
             Err(e) => eprintln!("warning: catalog search is off: {e}"),
         }
         let reads = std::sync::Arc::new(reads);
+        // Approvals made meanwhile (`trib consumers approve`) take effect within seconds.
+        let consumers_task = {
+            let (reads, project, mut stopping) = (reads.clone(), project.clone(), stop_models.subscribe());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                        _ = stopping.changed() => return,
+                    }
+                    reads.gateway().set_consumers(super::catalog::approved(&project).await);
+                }
+            })
+        };
         let pg = match args.pg_listen.as_str() {
             "off" | "" => None,
             addr => {
@@ -125,6 +139,7 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
             let _ = m.await;
         }
         let _ = trust_task.await;
+        let _ = consumers_task.await;
         if let Err(e) = gate.finish().await {
             eprintln!("warning: check results could not be written: {e}");
         }

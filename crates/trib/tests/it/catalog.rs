@@ -146,3 +146,49 @@ fn search_over_http() {
     assert!(found.contains(&"orders.daily_revenue"), "{found:?}");
     assert!(openapi["paths"]["/v1/catalog/search"].is_object());
 }
+
+/// The owner's approval of a consumer is the grant the serving layer enforces.
+#[test]
+fn an_approved_consumer_reads_the_product() {
+    let ex = crate::query::orders();
+    let run = ex.trib(&["token", "create", "bi-dashboard", "--role", "marketing"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let token = run.stdout.trim().to_string();
+    let sql = "SELECT count(*) AS n FROM orders.orders";
+    let refused = ex.trib(&["query", sql, "--token", &token]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("may not read `orders.orders`"),
+        "{}",
+        refused.stderr
+    );
+    let run = ex.trib(&[
+        "consumers",
+        "request",
+        "orders.orders",
+        "--consumer",
+        "bi-dashboard",
+        "--contact",
+        "bi@example.com",
+        "--purpose",
+        "weekly revenue",
+    ]);
+    let id = run.stdout.trim().to_string();
+    // Requested is not approved.
+    assert_ne!(ex.trib(&["query", sql, "--token", &token]).code, 0);
+    assert_eq!(ex.trib(&["consumers", "approve", &id]).code, 0);
+    let run = ex.trib(&[
+        "query",
+        "SELECT * FROM orders.orders",
+        "--token",
+        &token,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(rows.as_array().expect("rows").len(), 9);
+    // As a consumer outside any role's clearance: public columns only, PII hidden.
+    assert!(rows[0].get("customer_email").is_none(), "{}", rows[0]);
+    assert!(rows[0].get("order_id").is_some());
+}
