@@ -46,6 +46,8 @@ pub enum Command {
     /// Consumers of product versions: access requests and their approval.
     #[command(subcommand)]
     Consumers(ConsumersCommand),
+    /// Product lineage: what a product is made from and what is made from it.
+    Lineage(LineageArgs),
     /// Print the JSON Schema of the contract format.
     Schema,
     /// Load records from a file or stdin into a product's bronze table.
@@ -129,6 +131,29 @@ pub struct ApplyArgs {
     pub dry_run: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LineageFormat {
+    #[default]
+    Text,
+    Json,
+    Mermaid,
+    Dot,
+}
+
+#[derive(Debug, Args)]
+pub struct LineageArgs {
+    /// Product address, e.g. `orders.daily_revenue`.
+    pub product: String,
+    /// Only what it is made from.
+    #[arg(long, conflicts_with = "downstream")]
+    pub upstream: bool,
+    /// Only what is made from it.
+    #[arg(long)]
+    pub downstream: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: LineageFormat,
 }
 
 #[derive(Debug, Subcommand)]

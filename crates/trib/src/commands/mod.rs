@@ -8,6 +8,7 @@ mod demo;
 mod diff;
 mod ingest;
 mod init;
+mod lineage;
 mod maintain;
 mod quality;
 mod query;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Apply(a) => apply::run(g, &a),
         Command::Catalog(c) => catalog::run(g, c),
         Command::Consumers(c) => catalog::consumers(g, c),
+        Command::Lineage(a) => lineage::run(g, &a),
         Command::Schema => {
             println!("{}", trib_spec::schema::json_schema_text().trim_end());
             Ok(Outcome::Ok)

@@ -192,3 +192,64 @@ fn an_approved_consumer_reads_the_product() {
     assert!(rows[0].get("customer_email").is_none(), "{}", rows[0]);
     assert!(rows[0].get("order_id").is_some());
 }
+
+#[test]
+fn lineage_both_ways_in_every_format() {
+    let ex = Example::init();
+    let run = ex.trib(&["lineage", "orders.daily_revenue"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("orders.daily_revenue@v1 ← orders.orders@v1"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("orders.orders@v1 ← orders.orders_raw@v1"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("orders.daily_revenue@v1 → finance.monthly_revenue@v1"),
+        "{}",
+        run.stdout
+    );
+    let run = ex.trib(&["lineage", "orders.orders_raw", "--downstream", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let down: Vec<String> = doc["downstream"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| {
+            format!(
+                "{} -> {}",
+                e["from"].as_str().unwrap_or(""),
+                e["to"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        down,
+        vec![
+            "orders.daily_revenue@v1 -> finance.monthly_revenue@v1",
+            "orders.orders@v1 -> orders.daily_revenue@v1",
+            "orders.orders_raw@v1 -> orders.orders@v1",
+        ]
+    );
+    assert!(doc["upstream"].as_array().expect("edges").is_empty());
+    let run = ex.trib(&["lineage", "orders.orders", "--format", "mermaid"]);
+    assert!(run.stdout.starts_with("graph LR"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("orders_orders_raw_v1[\"orders.orders_raw@v1\"] --> orders_orders_v1[\"orders.orders@v1\"]"),
+        "{}",
+        run.stdout
+    );
+    let run = ex.trib(&["lineage", "orders.orders", "--format", "dot", "--upstream"]);
+    assert!(
+        run.stdout.contains("\"orders.orders_raw@v1\" -> \"orders.orders@v1\";"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("daily_revenue"), "{}", run.stdout);
+}
