@@ -20,6 +20,7 @@
 pub mod dag;
 pub mod functions;
 mod gate;
+pub mod lineage;
 pub mod metrics;
 mod run;
 mod watch;

@@ -336,6 +336,15 @@ fn session() -> SessionContext {
     ctx
 }
 
+/// Registers `table` under the input's address, as models read it.
+pub(crate) fn register_input(
+    ctx: &SessionContext,
+    input: &Node,
+    table: Arc<dyn datafusion::datasource::TableProvider>,
+) -> Result<()> {
+    register(ctx, input, table)
+}
+
 fn register(ctx: &SessionContext, input: &Node, table: Arc<dyn datafusion::datasource::TableProvider>) -> Result<()> {
     let (domain, name) = input.0.split_once('.').unwrap_or(("", input.0.as_str()));
     let catalog = ctx

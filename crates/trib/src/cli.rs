@@ -152,6 +152,9 @@ pub struct LineageArgs {
     /// Only what is made from it.
     #[arg(long)]
     pub downstream: bool,
+    /// One output column of a model: the input columns it comes from, and how.
+    #[arg(long)]
+    pub column: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: LineageFormat,
 }

@@ -62,6 +62,49 @@ pub fn run(g: &GlobalArgs, args: &LineageArgs) -> Result<Outcome> {
     let Some(c) = project.latest(&name) else {
         bail!("no product `{name}` in this project; hint: `trib catalog search` finds products");
     };
+    // Column lineage of a model, from the plan of its SQL.
+    let columns = if c.inputs().is_empty() {
+        None
+    } else {
+        let lake = super::lake(&project)?;
+        let engine = trib_engine::Engine::new(lake, &project);
+        let node = (c.product.value.to_string(), c.major());
+        Some(super::runtime()?.block_on(trib_engine::lineage::columns(engine.dag(), &project.dir, &node))?)
+    };
+    if let Some(col) = &args.column {
+        let Some(lineage) = &columns else {
+            bail!("`{name}` is not a model: its columns come from its source; hint: ask for a model's column");
+        };
+        let Some(sources) = lineage.columns.get(col) else {
+            bail!(
+                "`{name}` has no column `{col}`; hint: its columns are {}",
+                lineage
+                    .columns
+                    .keys()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        };
+        if args.format == LineageFormat::Json {
+            let doc: Vec<serde_json::Value> = sources
+                .iter()
+                .map(|((p, c), u)| serde_json::json!({ "product": p, "column": c, "how": u.as_str() }))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({ "product": node(c), "column": col, "sources": doc })
+                )?
+            );
+        } else {
+            println!("{}.{col}:", node(c));
+            for ((p, from), u) in sources {
+                println!("  {:<12} {p}.{from}", u.as_str());
+            }
+        }
+        return Ok(Outcome::Ok);
+    }
     let up = if args.downstream {
         BTreeSet::new()
     } else {
@@ -80,6 +123,12 @@ pub fn run(g: &GlobalArgs, args: &LineageArgs) -> Result<Outcome> {
                 "product": me,
                 "upstream": up.iter().map(|(f, t)| serde_json::json!({ "from": f, "to": t })).collect::<Vec<_>>(),
                 "downstream": down.iter().map(|(f, t)| serde_json::json!({ "from": f, "to": t })).collect::<Vec<_>>(),
+                "columns": columns.as_ref().map(|l| l.columns.iter().map(|(out, sources)| serde_json::json!({
+                    "column": out,
+                    "sources": sources.iter().map(|((p, c), u)| serde_json::json!({ "product": p, "column": c, "how": u.as_str() })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>()),
+                "filtered_on": columns.as_ref().map(|l| l.filtered_on.iter().map(|(p, c)| format!("{p}.{c}")).collect::<Vec<_>>()),
+                "grouped_by": columns.as_ref().map(|l| l.grouped_by.iter().map(|(p, c)| format!("{p}.{c}")).collect::<Vec<_>>()),
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
@@ -107,6 +156,28 @@ pub fn run(g: &GlobalArgs, args: &LineageArgs) -> Result<Outcome> {
                 }
                 for (f, t) in &up {
                     println!("  {t} ← {f}");
+                }
+            }
+            if let Some(l) = &columns {
+                println!("columns of {me}:");
+                for (out, sources) in &l.columns {
+                    let from: Vec<String> = sources
+                        .iter()
+                        .map(|((p, c), u)| format!("{p}.{c} ({})", u.as_str()))
+                        .collect();
+                    if from.is_empty() {
+                        println!("  {out} ← (no input column: a constant or a count of rows)");
+                    } else {
+                        println!("  {out} ← {}", from.join(", "));
+                    }
+                }
+                if !l.filtered_on.is_empty() {
+                    let f: Vec<String> = l.filtered_on.iter().map(|(p, c)| format!("{p}.{c}")).collect();
+                    println!("  filtered on: {}", f.join(", "));
+                }
+                if !l.grouped_by.is_empty() {
+                    let g: Vec<String> = l.grouped_by.iter().map(|(p, c)| format!("{p}.{c}")).collect();
+                    println!("  grouped by: {}", g.join(", "));
                 }
             }
             if !args.upstream {

@@ -253,3 +253,50 @@ fn lineage_both_ways_in_every_format() {
     );
     assert!(!run.stdout.contains("daily_revenue"), "{}", run.stdout);
 }
+
+#[test]
+fn column_lineage_from_the_models_plans() {
+    let ex = Example::init();
+    let run = ex.trib(&["lineage", "orders.daily_revenue", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let column = |name: &str| -> Vec<(String, String, String)> {
+        doc["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .find(|c| c["column"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))["sources"]
+            .as_array()
+            .expect("sources")
+            .iter()
+            .map(|s| {
+                (
+                    s["product"].as_str().unwrap_or_default().to_string(),
+                    s["column"].as_str().unwrap_or_default().to_string(),
+                    s["how"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let o = |c: &str, how: &str| ("orders.orders".to_string(), c.to_string(), how.to_string());
+    assert_eq!(column("revenue"), vec![o("amount", "aggregated")]);
+    assert_eq!(column("day"), vec![o("ordered_at", "transformed")]);
+    assert_eq!(column("country"), vec![o("country", "copied")]);
+    assert!(column("orders").is_empty());
+    assert_eq!(doc["filtered_on"], serde_json::json!(["orders.orders.status"]));
+    assert_eq!(
+        doc["grouped_by"],
+        serde_json::json!(["orders.orders.country", "orders.orders.ordered_at"])
+    );
+
+    let run = ex.trib(&["lineage", "orders.orders", "--column", "status"]);
+    assert!(
+        run.stdout.contains("transformed  orders.orders_raw.status"),
+        "{}",
+        run.stdout
+    );
+    let run = ex.trib(&["lineage", "orders.orders", "--column", "nope"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("has no column `nope`"), "{}", run.stderr);
+}
