@@ -204,7 +204,7 @@ fn walk(plan: &LogicalPlan, out: &mut ColumnLineage) -> Vec<Sources> {
 
 fn join_input_schema(left: &LogicalPlan, right: &LogicalPlan) -> DFSchema {
     let mut s = left.schema().as_ref().clone();
-    let _ = s.merge(right.schema());
+    s.merge(right.schema());
     s
 }
 
