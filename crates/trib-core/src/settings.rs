@@ -33,6 +33,21 @@ pub struct Settings {
     pub teams: Vec<TeamSettings>,
     #[serde(default)]
     pub alerts: AlertSettings,
+    #[serde(default)]
+    pub lineage: LineageSettings,
+}
+
+/// Where model runs send OpenLineage events (START, COMPLETE, FAIL).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineageSettings {
+    /// An OpenLineage HTTP endpoint (e.g. Marquez: `http://host:5000/api/v1/lineage`).
+    #[serde(default)]
+    pub openlineage_url: Option<String>,
+    /// A file the events are appended to, one JSON object per line (relative to the
+    /// project).
+    #[serde(default)]
+    pub openlineage_file: Option<String>,
 }
 
 /// An owning team: the contract's `owner` names it.
@@ -354,6 +369,7 @@ impl Settings {
             access: AccessSettings::default(),
             teams: Vec::new(),
             alerts: AlertSettings::default(),
+            lineage: LineageSettings::default(),
         }
     }
 

@@ -22,6 +22,7 @@ pub mod functions;
 mod gate;
 pub mod lineage;
 pub mod metrics;
+pub mod openlineage;
 mod run;
 mod watch;
 

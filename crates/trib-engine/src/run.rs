@@ -47,6 +47,8 @@ pub struct Engine {
     dag: Dag,
     dir: PathBuf,
     gate: Option<Arc<dyn crate::CommitGate>>,
+    /// Where OpenLineage run events go, and their namespace.
+    lineage: Option<(Arc<dyn crate::openlineage::LineageSink>, String)>,
 }
 
 /// An input as this run reads it.
@@ -77,7 +79,19 @@ impl Engine {
             dag: Dag::new(project),
             dir: project.dir.clone(),
             gate: None,
+            lineage: None,
         }
+    }
+
+    /// Each run that reads new input sends OpenLineage events to `sink`, with datasets
+    /// and the job in `namespace`.
+    pub fn with_lineage(
+        mut self,
+        sink: Arc<dyn crate::openlineage::LineageSink>,
+        namespace: impl Into<String>,
+    ) -> Self {
+        self.lineage = Some((sink, namespace.into()));
+        self
     }
 
     /// Every commit's rows are shown to `gate` first, which may stop it.
@@ -192,68 +206,113 @@ impl Engine {
         })?;
         let txns: Vec<(String, i64)> = inputs.iter().map(|i| (i.app_id(), i.version as i64)).collect();
         let product = contract.product.value.to_string();
-        let (version, rows, read) = match model.materialized {
-            Materialization::Append | Materialization::Merge => {
-                // The first input is the stream; the others are references read whole.
-                let ctx = session();
-                let read = register_changes(&ctx, &inputs[0], false).await?;
-                for i in &inputs[1..] {
-                    register_snapshot(&ctx, i).await?;
-                }
-                let out = run_sql(&ctx, &product, &sql).await?;
-                if rebuild {
-                    // Every input row at once: for a merge, the latest row of each key
-                    // that is not deleted, which is what the merges left.
-                    let batch = if model.materialized == Materialization::Append {
-                        conform(&contract, out, false).await?
+        let events = match &self.lineage {
+            Some((sink, namespace)) => {
+                let columns = crate::lineage::columns(&self.dag, &self.dir, node).await.ok();
+                let input_contracts: Vec<Contract> = inputs
+                    .iter()
+                    .filter_map(|i| self.dag.contract(&i.node).cloned())
+                    .collect();
+                Some((
+                    sink.clone(),
+                    namespace.clone(),
+                    uuid::Uuid::new_v4().to_string(),
+                    columns,
+                    input_contracts,
+                ))
+            }
+            None => None,
+        };
+        let emit = |phase: crate::openlineage::Phase<'_>| {
+            if let Some((sink, namespace, run_id, columns, input_contracts)) = &events {
+                let refs: Vec<&Contract> = input_contracts.iter().collect();
+                let event = crate::openlineage::RunEvent {
+                    namespace,
+                    run_id,
+                    model: &contract,
+                    inputs: &refs,
+                    sql: &sql,
+                    lineage: columns.as_ref(),
+                };
+                sink.emit(event.to_json(phase, chrono::Utc::now()));
+            }
+        };
+        emit(crate::openlineage::Phase::Start);
+        let result: Result<(u64, u64, u64)> = async {
+            Ok(match model.materialized {
+                Materialization::Append | Materialization::Merge => {
+                    // The first input is the stream; the others are references read whole.
+                    let ctx = session();
+                    let read = register_changes(&ctx, &inputs[0], false).await?;
+                    for i in &inputs[1..] {
+                        register_snapshot(&ctx, i).await?;
+                    }
+                    let out = run_sql(&ctx, &product, &sql).await?;
+                    if rebuild {
+                        // Every input row at once: for a merge, the latest row of each key
+                        // that is not deleted, which is what the merges left.
+                        let batch = if model.materialized == Materialization::Append {
+                            conform(&contract, out, false).await?
+                        } else {
+                            without_deleted(&product, latest_per_key(&ctx, &contract, out).await?)?
+                        };
+                        let rows = batch.num_rows() as u64;
+                        self.inspect(&contract, &batch).await?;
+                        let v = target.overwrite_txns(&batch, None, &txns).await.map_err(Error::Lake)?;
+                        (v, rows, read)
+                    } else if model.materialized == Materialization::Append {
+                        let batch = conform(&contract, out, false).await?;
+                        let rows = batch.num_rows() as u64;
+                        self.inspect(&contract, &batch).await?;
+                        let v = match target.append_txns(&batch, &txns).await.map_err(Error::Lake)? {
+                            trib_lake::Appended::Committed { version, .. } => version,
+                            _ => target.version().unwrap_or_default(),
+                        };
+                        (v, rows, read)
                     } else {
-                        without_deleted(&product, latest_per_key(&ctx, &contract, out).await?)?
-                    };
+                        let batch = latest_per_key(&ctx, &contract, out).await?;
+                        let rows = batch.num_rows() as u64;
+                        let spec = MergeSpec {
+                            key: contract.key.iter().map(|k| k.value.clone()).collect(),
+                            sequence_by: contract.sequence_by.as_ref().map(|s| s.value.clone()),
+                            delete_flag: Some(DELETE_FLAG.into()),
+                        };
+                        self.inspect(&contract, &batch).await?;
+                        let v = target.merge_txns(&batch, &spec, &txns).await.map_err(Error::Lake)?;
+                        (v, rows, read)
+                    }
+                }
+                Materialization::Incremental if inputs.iter().all(|i| i.consumed.is_some()) => {
+                    self.replace_windows(&contract, &mut target, &inputs, &sql, &txns)
+                        .await?
+                }
+                // Incremental models are built whole on their first run.
+                Materialization::Incremental | Materialization::FullRefresh => {
+                    let ctx = session();
+                    let mut read = 0;
+                    for i in &inputs {
+                        read += register_snapshot(&ctx, i).await?;
+                    }
+                    let out = run_sql(&ctx, &product, &sql).await?;
+                    let batch = conform(&contract, out, false).await?;
                     let rows = batch.num_rows() as u64;
                     self.inspect(&contract, &batch).await?;
                     let v = target.overwrite_txns(&batch, None, &txns).await.map_err(Error::Lake)?;
                     (v, rows, read)
-                } else if model.materialized == Materialization::Append {
-                    let batch = conform(&contract, out, false).await?;
-                    let rows = batch.num_rows() as u64;
-                    self.inspect(&contract, &batch).await?;
-                    let v = match target.append_txns(&batch, &txns).await.map_err(Error::Lake)? {
-                        trib_lake::Appended::Committed { version, .. } => version,
-                        _ => target.version().unwrap_or_default(),
-                    };
-                    (v, rows, read)
-                } else {
-                    let batch = latest_per_key(&ctx, &contract, out).await?;
-                    let rows = batch.num_rows() as u64;
-                    let spec = MergeSpec {
-                        key: contract.key.iter().map(|k| k.value.clone()).collect(),
-                        sequence_by: contract.sequence_by.as_ref().map(|s| s.value.clone()),
-                        delete_flag: Some(DELETE_FLAG.into()),
-                    };
-                    self.inspect(&contract, &batch).await?;
-                    let v = target.merge_txns(&batch, &spec, &txns).await.map_err(Error::Lake)?;
-                    (v, rows, read)
                 }
+                Materialization::View => unreachable!("views return early"),
+            })
+        }
+        .await;
+        let (version, rows, read) = match result {
+            Ok(r) => {
+                emit(crate::openlineage::Phase::Complete { rows: r.1 });
+                r
             }
-            Materialization::Incremental if inputs.iter().all(|i| i.consumed.is_some()) => {
-                self.replace_windows(&contract, &mut target, &inputs, &sql, &txns)
-                    .await?
+            Err(e) => {
+                emit(crate::openlineage::Phase::Fail { error: &e.to_string() });
+                return Err(e);
             }
-            // Incremental models are built whole on their first run.
-            Materialization::Incremental | Materialization::FullRefresh => {
-                let ctx = session();
-                let mut read = 0;
-                for i in &inputs {
-                    read += register_snapshot(&ctx, i).await?;
-                }
-                let out = run_sql(&ctx, &product, &sql).await?;
-                let batch = conform(&contract, out, false).await?;
-                let rows = batch.num_rows() as u64;
-                self.inspect(&contract, &batch).await?;
-                let v = target.overwrite_txns(&batch, None, &txns).await.map_err(Error::Lake)?;
-                (v, rows, read)
-            }
-            Materialization::View => unreachable!("views return early"),
         };
         metrics::histogram!(m::MODEL_RUN_SECONDS, "product" => product.clone()).record(started.elapsed().as_secs_f64());
         metrics::counter!(m::MODEL_ROWS_WRITTEN, "product" => product.clone()).increment(rows);

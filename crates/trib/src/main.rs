@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod generate;
 mod git;
+mod lineage_sink;
 mod render;
 mod template;
 

@@ -417,3 +417,103 @@ async fn debezium_changes_upsert_and_delete_the_silver_rows() {
         "replay equals the merges"
     );
 }
+
+/// Collects OpenLineage events.
+#[derive(Default)]
+struct Events(std::sync::Mutex<Vec<serde_json::Value>>);
+
+impl trib_engine::openlineage::LineageSink for Events {
+    fn emit(&self, event: serde_json::Value) {
+        self.0.lock().expect("lock").push(event);
+    }
+}
+
+/// The OpenLineage spec (`../shared/interop/openlineage/spec`): the core schema and
+/// every facet schema, registered under their `$id`s, so that events validate offline.
+fn openlineage_validator(definition: &str) -> jsonschema::Validator {
+    let spec = std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo"))
+        .join("../../../shared/interop/openlineage/spec");
+    let read = |p: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+            .expect("json")
+    };
+    let mut schemas = vec![read(spec.join("OpenLineage.json"))];
+    for e in std::fs::read_dir(spec.join("facets")).expect("facets").flatten() {
+        schemas.push(read(e.path()));
+    }
+    let mut registry = jsonschema::Registry::new();
+    for s in schemas {
+        let id = s["$id"].as_str().expect("$id").to_string();
+        registry = registry.add(id, s).expect("add");
+    }
+    let registry = Box::leak(Box::new(registry.prepare().expect("registry")));
+    jsonschema::options()
+        .with_registry(registry)
+        .build(&serde_json::json!({ "$ref": definition }))
+        .expect("validator")
+}
+
+#[tokio::test]
+async fn model_runs_send_openlineage_events_that_follow_the_spec() {
+    let (dir, project) = example();
+    let lake = Lake::new(".trib/lake", dir.path()).expect("lake");
+    ingest(&lake, &project, &events(40)).await;
+    let sink = std::sync::Arc::new(Events::default());
+    let engine = Engine::new(lake.clone(), &project).with_lineage(sink.clone(), "trib://shop");
+    run_all(&engine).await;
+    let events = sink.0.lock().expect("lock").clone();
+    assert!(events.len() >= 6, "{}", events.len());
+
+    let run_event = openlineage_validator("https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent");
+    // The validator itself: the spec's own examples pass and fail as they should.
+    let example = |name: &str| -> serde_json::Value {
+        let p = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo"))
+            .join("../../../shared/interop/openlineage/examples/proxy-fluentd")
+            .join(name);
+        serde_json::from_str(&std::fs::read_to_string(p).expect("example")).expect("json")
+    };
+    assert!(run_event.is_valid(&example("event_full.json")));
+    assert!(!run_event.is_valid(&example("event_no_run_id.json")));
+    for e in &events {
+        let errors: Vec<String> = run_event
+            .iter_errors(e)
+            .map(|x| format!("{} at {}", x, x.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}\n{e:#}");
+        // Each facet against its own schema.
+        for (facet, value) in e["outputs"][0]["facets"].as_object().expect("facets") {
+            let url = value["_schemaURL"].as_str().expect("url");
+            let errors: Vec<String> = openlineage_validator(url)
+                .iter_errors(value)
+                .map(|x| x.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{facet}: {errors:?}");
+        }
+        for value in e["job"]["facets"].as_object().expect("facets").values() {
+            assert!(openlineage_validator(value["_schemaURL"].as_str().expect("url")).is_valid(value));
+        }
+    }
+    // A START and a COMPLETE per committed run, under one run id.
+    let daily: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["job"]["name"] == "orders.daily_revenue")
+        .collect();
+    assert_eq!(
+        daily
+            .iter()
+            .map(|e| e["eventType"].as_str().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        vec!["START", "COMPLETE"]
+    );
+    assert_eq!(daily[0]["run"]["runId"], daily[1]["run"]["runId"]);
+    assert_eq!(daily[0]["inputs"][0]["name"], "orders.orders");
+    let revenue = &daily[1]["outputs"][0]["facets"]["columnLineage"]["fields"]["revenue"]["inputFields"][0];
+    assert_eq!(revenue["name"], "orders.orders");
+    assert_eq!(revenue["field"], "amount");
+    assert_eq!(revenue["transformations"][0]["subtype"], "AGGREGATION");
+    assert!(
+        daily[1]["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    );
+}

@@ -26,7 +26,7 @@ pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool
         std::sync::Arc::new(trib_core::SystemClock),
     ))?;
     let gate = std::sync::Arc::new(trib_quality::Gate::new(std::sync::Arc::new(checker)));
-    let engine = Engine::new(lake, &project).with_gate(gate.clone());
+    let engine = crate::lineage_sink::engine(Engine::new(lake, &project).with_gate(gate.clone()), &project)?;
     let selected = engine.dag().select(select)?;
     let order = engine.dag().order(&selected);
     let bar = if std::io::stderr().is_terminal() && format == OutputFormat::Text {

@@ -44,14 +44,19 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
             .with_background_delivery(),
         );
         let gate = std::sync::Arc::new(trib_quality::Gate::new(trust.checker().clone()));
-        let models = (args.models_poll_ms > 0).then(|| {
-            let engine = trib_engine::Engine::new(lake.clone(), &project).with_gate(gate.clone());
-            tokio::spawn(run_models(
+        let models = if args.models_poll_ms > 0 {
+            let engine = crate::lineage_sink::engine(
+                trib_engine::Engine::new(lake.clone(), &project).with_gate(gate.clone()),
+                &project,
+            )?;
+            Some(tokio::spawn(run_models(
                 engine,
                 std::time::Duration::from_millis(args.models_poll_ms),
                 stopping.clone(),
-            ))
-        });
+            )))
+        } else {
+            None
+        };
         let trust_task = tokio::spawn(run_trust(
             trust.clone(),
             latest.clone(),
