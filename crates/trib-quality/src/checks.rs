@@ -164,24 +164,27 @@ impl Checker {
     /// by the next [`Checker::flush`]: a model commit waits for its checks, not for
     /// their bookkeeping.
     pub async fn check_rows_deferred(&self, contract: &Contract, rows: &RecordBatch) -> Result<CheckRun> {
-        let provider = MemTable::try_new(rows.schema(), vec![vec![rows.clone()]]).map_err(|e| Error::System {
-            table: "batch".into(),
-            source: e,
-        })?;
-        let run = self
-            .run(
-                contract,
-                Arc::new(provider),
-                Scope::NewRows,
-                None,
-                rows.num_rows() as u64,
-            )
-            .await?;
+        let run = self.run_rows(contract, rows).await?;
         self.pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(run.clone());
         Ok(run)
+    }
+
+    async fn run_rows(&self, contract: &Contract, rows: &RecordBatch) -> Result<CheckRun> {
+        let provider = MemTable::try_new(rows.schema(), vec![vec![rows.clone()]]).map_err(|e| Error::System {
+            table: "batch".into(),
+            source: e,
+        })?;
+        self.run(
+            contract,
+            Arc::new(provider),
+            Scope::NewRows,
+            None,
+            rows.num_rows() as u64,
+        )
+        .await
     }
 
     /// Writes the results of deferred runs, all in one commit.
@@ -208,19 +211,7 @@ impl Checker {
 
     /// Checks `rows` (a batch or a model commit) and records the results.
     pub async fn check_rows(&self, contract: &Contract, rows: &RecordBatch) -> Result<CheckRun> {
-        let provider = MemTable::try_new(rows.schema(), vec![vec![rows.clone()]]).map_err(|e| Error::System {
-            table: "batch".into(),
-            source: e,
-        })?;
-        let run = self
-            .run(
-                contract,
-                Arc::new(provider),
-                Scope::NewRows,
-                None,
-                rows.num_rows() as u64,
-            )
-            .await?;
+        let run = self.run_rows(contract, rows).await?;
         self.results.lock().await.record(&run, None).await?;
         Ok(run)
     }

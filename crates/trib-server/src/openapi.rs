@@ -102,6 +102,8 @@ pub struct SearchHit {
     pub score: f64,
     /// Whether the caller may read it.
     pub readable: bool,
+    /// Certification earned from its SLOs, once evaluated.
+    pub certification: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

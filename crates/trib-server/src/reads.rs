@@ -423,6 +423,9 @@ pub async fn catalog_search(
     let hits = hits
         .into_iter()
         .map(|h| crate::openapi::SearchHit {
+            certification: reads
+                .gateway
+                .certification(&h.product, u64::try_from(h.major).unwrap_or_default()),
             readable: reads
                 .gateway
                 .contract(&h.product, u64::try_from(h.major).ok())

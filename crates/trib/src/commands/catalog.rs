@@ -15,8 +15,15 @@ fn open(g: &GlobalArgs) -> Result<(trib_spec::Project, Catalog, tokio::runtime::
 pub fn run(g: &GlobalArgs, c: CatalogCommand) -> Result<Outcome> {
     match c {
         CatalogCommand::Search(a) => {
-            let (_, catalog, rt) = open(g)?;
+            let (project, catalog, rt) = open(g)?;
             let hits = rt.block_on(catalog.search(&a.query, a.limit.max(1)))?;
+            // Certification as last evaluated, beside each hit.
+            let board = rt.block_on(trib_quality::Board::load(&super::lake(&project)?))?;
+            let state = |p: &str, major: i64| {
+                board
+                    .get(p, u64::try_from(major).unwrap_or_default())
+                    .map_or("not evaluated", |s| s.0.as_str())
+            };
             if rt.block_on(catalog.count())? == 0 {
                 eprintln!("the catalog is empty: `trib apply` registers the project's products");
             }
@@ -28,7 +35,7 @@ pub fn run(g: &GlobalArgs, c: CatalogCommand) -> Result<Outcome> {
                             serde_json::json!({
                                 "product": h.product, "major": h.major, "version": h.version, "owner": h.owner,
                                 "domain": h.domain, "description": h.description, "address": h.address,
-                                "exact": h.exact, "score": h.score,
+                                "exact": h.exact, "score": h.score, "certification": state(&h.product, h.major),
                             })
                         })
                         .collect();
@@ -37,11 +44,12 @@ pub fn run(g: &GlobalArgs, c: CatalogCommand) -> Result<Outcome> {
                 OutputFormat::Text => {
                     for h in &hits {
                         println!(
-                            "{:<28} v{:<3} {:<9} {:<20} {}",
+                            "{:<28} v{:<3} {:<9} {:<20} {:<13} {}",
                             h.product,
                             h.major,
                             h.version,
                             h.owner,
+                            state(&h.product, h.major),
                             h.description.as_deref().unwrap_or_default()
                         );
                     }

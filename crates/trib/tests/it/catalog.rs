@@ -27,6 +27,7 @@ fn apply_search_consumers_and_impact() {
     let hits: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
     assert_eq!(hits[0]["product"], "orders.orders");
     assert_eq!(hits[0]["exact"], true);
+    assert_eq!(hits[0]["certification"], "not evaluated");
     let run = ex.trib(&["catalog", "search", "sensor"]);
     assert!(run.stdout.contains("iot.sensor_readings"), "{}", run.stdout);
     assert_eq!(ex.trib(&["catalog", "search", "nothing-like-it"]).code, 1);
