@@ -79,49 +79,42 @@ impl Catalog {
             return Ok(Vec::new());
         }
         let exact = q.trim().to_lowercase();
-        let rows = match &self.backend {
-            Backend::Sqlite(pool) => {
-                let fts = words
-                    .iter()
-                    .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
-                    .collect::<Vec<_>>()
-                    .join(" AND ");
-                let sql = "SELECT p.product, p.major, p.version, p.owner, p.domain, p.description, p.address,
+        // Each database's own full-text query; the rest is the same.
+        let (sql, matching) = match &self.backend {
+            Backend::Sqlite(_) => (
+                "SELECT p.product, p.major, p.version, p.owner, p.domain, p.description, p.address,
                         (lower(p.product) = $2 OR lower(p.name) = $2) AS exact, -bm25(product_search) AS score
                     FROM product_search JOIN products p ON p.product = product_search.product AND p.major = product_search.major
                     WHERE product_search MATCH $1
-                    ORDER BY exact DESC, score DESC, p.product, p.major DESC LIMIT $3";
-                sqlx::query(sql)
-                    .bind(fts)
-                    .bind(&exact)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(|e| self.db(e))?
+                    ORDER BY exact DESC, score DESC, p.product, p.major DESC LIMIT $3",
+                words
                     .iter()
-                    .map(hit)
-                    .collect::<Result<Vec<_>, sqlx::Error>>()
-            }
-            Backend::Postgres(pool) => {
-                let tsquery = words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & ");
-                let sql = "SELECT product, major, version, owner, domain, description, address,
+                    .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+                    .collect::<Vec<_>>()
+                    .join(" AND "),
+            ),
+            Backend::Postgres(_) => (
+                "SELECT product, major, version, owner, domain, description, address,
                         (lower(product) = $2 OR lower(name) = $2) AS exact,
                         ts_rank(search, to_tsquery('simple', $1))::float8 AS score
                     FROM products
                     WHERE search @@ to_tsquery('simple', $1)
-                    ORDER BY exact DESC, score DESC, product, major DESC LIMIT $3";
-                sqlx::query(sql)
-                    .bind(tsquery)
-                    .bind(&exact)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(|e| self.db(e))?
-                    .iter()
-                    .map(hit)
-                    .collect::<Result<Vec<_>, sqlx::Error>>()
-            }
+                    ORDER BY exact DESC, score DESC, product, major DESC LIMIT $3",
+                words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & "),
+            ),
         };
+        let rows = on_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(matching)
+                .bind(&exact)
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+                .map_err(|e| self.db(e))?
+                .iter()
+                .map(hit)
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        });
         rows.map_err(|e| self.db(e))
     }
 
