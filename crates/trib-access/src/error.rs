@@ -43,6 +43,14 @@ pub enum Error {
     /// A product whose table has not been written yet.
     #[error("`{product}` has no data yet\nhint: ingest into it (`trib ingest`) or run it (`trib run`)")]
     NoData { product: String },
+    /// A product version its owners retired: no longer served.
+    #[error("`{product}@v{major}` was retired{since}\nhint: {hint}")]
+    Retired {
+        product: String,
+        major: u64,
+        since: String,
+        hint: String,
+    },
     /// One of the platform's own tables before anything wrote it.
     #[error(
         "`{table}` does not exist yet\nhint: `trib serve` and `trib slo --evaluate` write the trust tables; `trib quality` the quality results"
@@ -100,6 +108,7 @@ impl Error {
                 | Error::Timeout { .. }
                 | Error::NoData { .. }
                 | Error::NoSystemTable { .. }
+                | Error::Retired { .. }
         )
     }
 

@@ -65,6 +65,15 @@ impl QueryPath {
 }
 
 /// The answer to a query.
+/// A product version's state in the catalog, when it differs from what its contract
+/// says: deprecated (with its deprecation date) or retired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub status: String,
+    pub sunset: Option<String>,
+    pub superseded_by: Option<u64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct QueryResult {
     pub schema: SchemaRef,
@@ -93,6 +102,7 @@ pub struct Gateway {
     certification: Option<Arc<dyn trib_core::CertificationStatus>>,
     /// Approved consumers of each product version, from the catalog: each reads it.
     consumers: std::sync::RwLock<HashMap<(String, u64), std::collections::BTreeSet<String>>>,
+    lifecycle: std::sync::RwLock<HashMap<(String, u64), Lifecycle>>,
 }
 
 impl Gateway {
@@ -118,6 +128,7 @@ impl Gateway {
             tables: tokio::sync::Mutex::new(HashMap::new()),
             certification: None,
             consumers: std::sync::RwLock::new(HashMap::new()),
+            lifecycle: std::sync::RwLock::new(HashMap::new()),
         })
     }
 
@@ -132,6 +143,23 @@ impl Gateway {
             .consumers
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = map;
+    }
+
+    /// Product versions the catalog deprecated or retired after their contracts were
+    /// written (a newer major superseded them); replaces the earlier set.
+    pub fn set_lifecycle(&self, versions: impl IntoIterator<Item = ((String, u64), Lifecycle)>) {
+        *self
+            .lifecycle
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = versions.into_iter().collect();
+    }
+
+    fn lifecycle_of(&self, product: &str, major: u64) -> Option<Lifecycle> {
+        self.lifecycle
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(product.to_string(), major))
+            .cloned()
     }
 
     fn consumers_of(&self, contract: &Contract) -> std::collections::BTreeSet<String> {
@@ -540,9 +568,38 @@ impl Gateway {
         let mut label = format!("{}@v{major}", r.product);
         // Refuse before touching the table: a stranger learns nothing about its history.
         self.view(principal, contract, &[])?;
-        if contract.status == Status::Deprecated {
+        let lifecycle = self.lifecycle_of(&r.product, major);
+        let newest = self.contract(&r.product, None).map_or(major, Contract::major);
+        let successor = lifecycle
+            .as_ref()
+            .and_then(|l| l.superseded_by)
+            .unwrap_or(newest)
+            .max(newest);
+        let move_to = if successor > major {
+            format!("read `{}@v{successor}`", r.product)
+        } else {
+            "ask its owners what replaces it".to_string()
+        };
+        if contract.status == Status::Retired || lifecycle.as_ref().is_some_and(|l| l.status == "retired") {
+            return Err(Error::Retired {
+                product: r.product.clone(),
+                major,
+                since: lifecycle
+                    .as_ref()
+                    .and_then(|l| l.sunset.as_ref())
+                    .map(|d| format!(" (its deprecation date was {d})"))
+                    .unwrap_or_default(),
+                hint: move_to,
+            });
+        }
+        let deprecated = lifecycle.as_ref().filter(|l| l.status == "deprecated");
+        if contract.status == Status::Deprecated || deprecated.is_some() {
+            let until = deprecated
+                .and_then(|l| l.sunset.as_ref())
+                .map(|d| format!(" and served until {d}"))
+                .unwrap_or_default();
             warnings.push(format!(
-                "`{label}` is deprecated; move to its newest major version before it is retired"
+                "`{label}` is deprecated{until}; {move_to} before it is retired"
             ));
         }
         if let Some(state) = self.certification(&r.product, major).filter(|s| s != "certified") {

@@ -39,7 +39,7 @@ mod tokens;
 
 pub use audit::{AuditEntry, Auditor, audit_schema};
 pub use error::{Error, Result};
-pub use gateway::{Gateway, QueryPath, QueryResult};
+pub use gateway::{Gateway, Lifecycle, QueryPath, QueryResult};
 pub use grants::{ColumnAccess, Grants, ProductView};
 pub use output::{Format, encode};
 pub use principal::{ADMIN_ROLE, Principal};

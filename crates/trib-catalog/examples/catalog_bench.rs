@@ -47,6 +47,10 @@ fn record(i: usize) -> ProductRecord {
         columns: format!("{w1}_id {w2}_id amount created_at updated_at status note_{}", i % 100),
         tags: format!("{domain} {w1}"),
         applied_at: "2026-11-22T00:00:00.000Z".into(),
+        deprecated_at: None,
+        sunset: None,
+        superseded_by: None,
+        retired_at: None,
     }
 }
 

@@ -77,6 +77,16 @@ CREATE INDEX products_search_vector ON products USING GIN (search);
 DROP INDEX products_search;
 ";
 
+/// Both databases: a product version's lifecycle once a newer major supersedes it, and
+/// where a consumer wants to hear about changes.
+const LIFECYCLE: &str = "
+ALTER TABLE products ADD COLUMN deprecated_at TEXT;
+ALTER TABLE products ADD COLUMN sunset TEXT;
+ALTER TABLE products ADD COLUMN superseded_by BIGINT;
+ALTER TABLE products ADD COLUMN retired_at TEXT;
+ALTER TABLE consumers ADD COLUMN webhook TEXT;
+";
+
 fn migration(version: i64, description: &'static str, sql: &'static str) -> Migration {
     Migration::new(
         version,
@@ -91,6 +101,7 @@ pub fn sqlite() -> Migrator {
     Migrator::with_migrations(vec![
         migration(1, "products, versions, consumers", TABLES),
         migration(2, "full-text search (FTS5)", SQLITE_SEARCH),
+        migration(3, "lifecycle and consumer webhooks", LIFECYCLE),
     ])
 }
 
@@ -100,5 +111,6 @@ pub fn postgres() -> Migrator {
         migration(2, "search text", POSTGRES_FUNCTIONS),
         migration(3, "full-text search index", POSTGRES_SEARCH),
         migration(4, "stored search vector", POSTGRES_STORED_VECTOR),
+        migration(5, "lifecycle and consumer webhooks", LIFECYCLE),
     ])
 }

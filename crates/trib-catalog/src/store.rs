@@ -32,6 +32,13 @@ pub struct ProductRecord {
     /// Tags, space-separated (searched).
     pub tags: String,
     pub applied_at: String,
+    /// When a newer major superseded it (or its contract said `deprecated`).
+    pub deprecated_at: Option<String>,
+    /// Its deprecation date: served until then, retired by the first apply after it.
+    pub sunset: Option<String>,
+    /// The major version that superseded it.
+    pub superseded_by: Option<i64>,
+    pub retired_at: Option<String>,
 }
 
 impl ProductRecord {
@@ -60,10 +67,32 @@ impl ProductRecord {
                 .join(" "),
             tags: contract.tags.join(" "),
             applied_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            deprecated_at: None,
+            sunset: None,
+            superseded_by: None,
+            retired_at: None,
             product,
             major,
         }
     }
+
+    /// Served to readers: not retired.
+    pub fn is_served(&self) -> bool {
+        self.status != "retired"
+    }
+}
+
+/// What the catalog knows of one product version without its contract: enough to plan
+/// an apply of thousands of contracts in one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub product: String,
+    pub major: i64,
+    pub version: String,
+    pub status: String,
+    pub contract_hash: String,
+    pub sunset: Option<String>,
+    pub superseded_by: Option<i64>,
 }
 
 /// A consumer's request for a product version, and its fate.
@@ -80,6 +109,8 @@ pub struct Consumer {
     pub requested_at: String,
     pub decided_at: Option<String>,
     pub decided_by: Option<String>,
+    /// Where notices about the product version are POSTed (deprecation, retirement).
+    pub webhook: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,7 +137,7 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-const COLUMNS: &str = "product, major, version, domain, name, owner, status, layer, description, address, contract_hash, git_commit, contract, columns, tags, applied_at";
+const COLUMNS: &str = "product, major, version, domain, name, owner, status, layer, description, address, contract_hash, git_commit, contract, columns, tags, applied_at, deprecated_at, sunset, superseded_by, retired_at";
 
 impl Catalog {
     /// Opens (and creates, for SQLite) the catalog at `url`, relative paths under
@@ -177,7 +208,9 @@ impl Catalog {
         let upsert = "INSERT INTO products (product, major, version, domain, name, owner, status, layer, description, address, contract_hash, git_commit, contract, columns, tags, applied_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (product, major) DO UPDATE SET version = excluded.version, domain = excluded.domain,
-               name = excluded.name, owner = excluded.owner, status = excluded.status, layer = excluded.layer,
+               name = excluded.name, owner = excluded.owner, layer = excluded.layer,
+               status = CASE WHEN products.status = 'retired' OR (products.status = 'deprecated' AND excluded.status IN ('draft', 'active'))
+                             THEN products.status ELSE excluded.status END,
                description = excluded.description, address = excluded.address, contract_hash = excluded.contract_hash,
                git_commit = excluded.git_commit, contract = excluded.contract, columns = excluded.columns,
                tags = excluded.tags, applied_at = excluded.applied_at";
@@ -260,6 +293,68 @@ impl Catalog {
         })
     }
 
+    /// Every applied version of one product (or of all) without its contract text, by
+    /// address.
+    pub async fn summaries(&self, product: Option<&str>) -> Result<Vec<Summary>> {
+        let sql = "SELECT product, major, version, status, contract_hash, sunset, superseded_by FROM products
+                   WHERE ($1 IS NULL OR product = $1) ORDER BY product, major";
+        on_pool!(self, pool => {
+            let rows = sqlx::query(sql).bind(product).fetch_all(pool).await.map_err(|e| self.db(e))?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Summary {
+                        product: r.try_get(0)?,
+                        major: r.try_get(1)?,
+                        version: r.try_get(2)?,
+                        status: r.try_get(3)?,
+                        contract_hash: r.try_get(4)?,
+                        sunset: r.try_get(5)?,
+                        superseded_by: r.try_get(6)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(|e| self.db(e))
+        })
+    }
+
+    /// Marks a product version deprecated, superseded by `by` (a newer major, when one
+    /// is the reason) and served until `sunset`. A version already deprecated keeps its
+    /// first date; a retired one stays retired. True when it changed.
+    pub async fn deprecate(&self, product: &str, major: i64, by: Option<i64>, sunset: &str) -> Result<bool> {
+        let sql = "UPDATE products SET status = 'deprecated', deprecated_at = $1, sunset = $2, superseded_by = coalesce($3, superseded_by)
+                   WHERE product = $4 AND major = $5 AND (status IN ('draft', 'active') OR (status = 'deprecated' AND sunset IS NULL))";
+        let changed = on_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(now())
+                .bind(sunset)
+                .bind(by)
+                .bind(product)
+                .bind(major)
+                .execute(pool)
+                .await
+                .map_err(|e| self.db(e))?
+                .rows_affected()
+        });
+        Ok(changed > 0)
+    }
+
+    /// Retires a product version: no longer served; its table and history are kept.
+    /// True when it changed.
+    pub async fn retire(&self, product: &str, major: i64) -> Result<bool> {
+        let sql = "UPDATE products SET status = 'retired', retired_at = $1 WHERE product = $2 AND major = $3 AND retired_at IS NULL";
+        let changed = on_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(now())
+                .bind(product)
+                .bind(major)
+                .execute(pool)
+                .await
+                .map_err(|e| self.db(e))?
+                .rows_affected()
+        });
+        Ok(changed > 0)
+    }
+
     /// A consumer asks for a product version: the request the owner approves.
     pub async fn request_access(
         &self,
@@ -268,6 +363,7 @@ impl Catalog {
         consumer: &str,
         contact: &str,
         purpose: &str,
+        webhook: Option<&str>,
     ) -> Result<Consumer> {
         let c = Consumer {
             id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
@@ -280,8 +376,9 @@ impl Catalog {
             requested_at: now(),
             decided_at: None,
             decided_by: None,
+            webhook: webhook.map(str::to_string),
         };
-        let sql = "INSERT INTO consumers (id, product, major, consumer, contact, purpose, status, requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let sql = "INSERT INTO consumers (id, product, major, consumer, contact, purpose, status, requested_at, webhook) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         on_pool!(self, pool => {
             sqlx::query(sql)
                 .bind(&c.id)
@@ -292,6 +389,7 @@ impl Catalog {
                 .bind(&c.purpose)
                 .bind(&c.status)
                 .bind(&c.requested_at)
+                .bind(&c.webhook)
                 .execute(pool)
                 .await
                 .map_err(|e| self.db(e))?;
@@ -324,7 +422,7 @@ impl Catalog {
 
     /// Consumers of one product (or all), oldest request first.
     pub async fn consumers(&self, product: Option<&str>) -> Result<Vec<Consumer>> {
-        let sql = "SELECT id, product, major, consumer, contact, purpose, status, requested_at, decided_at, decided_by FROM consumers
+        let sql = "SELECT id, product, major, consumer, contact, purpose, status, requested_at, decided_at, decided_by, webhook FROM consumers
                    WHERE ($1 IS NULL OR product = $1) ORDER BY requested_at, id";
         on_pool!(self, pool => {
             let rows = sqlx::query(sql).bind(product).fetch_all(pool).await.map_err(|e| self.db(e))?;
@@ -341,6 +439,7 @@ impl Catalog {
                         requested_at: r.try_get(7)?,
                         decided_at: r.try_get(8)?,
                         decided_by: r.try_get(9)?,
+                        webhook: r.try_get(10)?,
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -355,6 +454,7 @@ where
     usize: sqlx::ColumnIndex<R>,
     for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> Option<String>: sqlx::Decode<'a, R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database>,
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     Ok(ProductRecord {
@@ -374,6 +474,10 @@ where
         columns: r.try_get(13)?,
         tags: r.try_get(14)?,
         applied_at: r.try_get(15)?,
+        deprecated_at: r.try_get(16)?,
+        sunset: r.try_get(17)?,
+        superseded_by: r.try_get(18)?,
+        retired_at: r.try_get(19)?,
     })
 }
 

@@ -185,6 +185,14 @@ pub struct StorageSettings {
 pub struct CatalogSettings {
     /// `sqlite://PATH` (default) or `postgres://…`.
     pub url: String,
+    /// How long an old major version is still served once a newer major is applied:
+    /// its deprecation date, announced to its consumers.
+    #[serde(default = "default_deprecation_period")]
+    pub deprecation_period: Duration,
+}
+
+fn default_deprecation_period() -> Duration {
+    Duration::from_secs(90 * 86_400)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -327,6 +335,7 @@ impl Default for CatalogSettings {
     fn default() -> Self {
         Self {
             url: "sqlite://.trib/catalog.db".into(),
+            deprecation_period: default_deprecation_period(),
         }
     }
 }

@@ -30,6 +30,11 @@ pub enum AlertKind {
     IncidentOpened,
     IncidentResolved,
     CertificationChanged,
+    /// A newer major version supersedes the one a consumer reads; it is served until
+    /// its deprecation date.
+    VersionDeprecated,
+    /// A product version is no longer served.
+    VersionRetired,
 }
 
 impl AlertKind {
@@ -38,6 +43,8 @@ impl AlertKind {
             AlertKind::IncidentOpened => "incident.opened",
             AlertKind::IncidentResolved => "incident.resolved",
             AlertKind::CertificationChanged => "certification.changed",
+            AlertKind::VersionDeprecated => "version.deprecated",
+            AlertKind::VersionRetired => "version.retired",
         }
     }
 }
@@ -62,6 +69,8 @@ pub struct Alert {
     pub target: Option<f64>,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// What else the receiver needs, by kind (a deprecation's date, changes and successor).
+    pub details: Option<serde_json::Value>,
 }
 
 impl Alert {
@@ -83,6 +92,7 @@ impl Alert {
             "target": self.target,
             "from": self.from,
             "to": self.to,
+            "details": self.details,
         })
         .to_string()
     }

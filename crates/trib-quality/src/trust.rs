@@ -391,6 +391,7 @@ impl Trust {
             target: None,
             from: None,
             to: None,
+            details: None,
         };
         fill(&mut a);
         a

@@ -43,6 +43,7 @@ impl From<trib_access::Error> for ApiError {
             E::Forbidden { .. } | E::NotPermitted { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             E::UnknownProduct { .. } => (StatusCode::NOT_FOUND, "unknown_product"),
             E::NoData { .. } => (StatusCode::NOT_FOUND, "no_data"),
+            E::Retired { .. } => (StatusCode::GONE, "retired"),
             E::NoSystemTable { .. } => (StatusCode::NOT_FOUND, "no_data"),
             E::Timeout { .. } => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             E::MemoryLimit { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "memory_limit"),

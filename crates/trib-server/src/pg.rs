@@ -1534,7 +1534,7 @@ fn gateway_error(e: trib_access::Error) -> PgWireError {
         E::UnknownProduct { .. } => "42P01",
         E::Forbidden { .. } | E::NotPermitted { .. } => "42501",
         E::TimeTravel { .. } => "22023",
-        E::NoData { .. } | E::NoSystemTable { .. } => "55000",
+        E::NoData { .. } | E::NoSystemTable { .. } | E::Retired { .. } => "55000",
         E::Plan { message } => plan_code(message),
         E::Execution { .. } => "XX000",
         E::MemoryLimit { .. } => "53200",

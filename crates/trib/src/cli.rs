@@ -198,6 +198,10 @@ pub struct ConsumersRequestArgs {
     /// What for.
     #[arg(long)]
     pub purpose: String,
+    /// Where to POST notices about this product version (its deprecation for a new
+    /// major, its retirement); without it, the `[[teams]]` entry named as the consumer.
+    #[arg(long)]
+    pub webhook: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -294,7 +298,7 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Product address, e.g. `orders.orders`.
+    /// Product address, e.g. `orders.orders` (its newest major) or `orders.orders@v1`.
     pub product: String,
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,

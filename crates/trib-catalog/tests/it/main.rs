@@ -91,6 +91,7 @@ async fn exercise(catalog: &Catalog) {
             "bi-dashboard",
             "bi@example.com",
             "weekly revenue report",
+            Some("http://127.0.0.1:9/hook"),
         )
         .await
         .expect("request");
@@ -101,6 +102,51 @@ async fn exercise(catalog: &Catalog) {
     assert!(catalog.approve("no-such-id", "x").await.is_err());
     assert_eq!(catalog.consumers(Some("orders.orders")).await.expect("list").len(), 1);
     assert!(catalog.consumers(Some("web.clicks")).await.expect("list").is_empty());
+    assert_eq!(approved.webhook.as_deref(), Some("http://127.0.0.1:9/hook"));
+
+    // Lifecycle: deprecated by a newer major, kept so when its contract is applied
+    // again saying `active`, then retired; the summary tells all of it.
+    assert!(
+        catalog
+            .deprecate("orders.orders", 1, Some(2), "2027-02-20")
+            .await
+            .expect("deprecate")
+    );
+    // Deprecating again keeps the first date.
+    assert!(
+        !catalog
+            .deprecate("orders.orders", 1, Some(3), "2099-01-01")
+            .await
+            .expect("deprecate")
+    );
+    let mut again = changed.clone();
+    again.version = "1.1.1".into();
+    catalog.register(&again).await.expect("register");
+    let held = catalog.get("orders.orders", 1).await.expect("get").expect("there");
+    assert_eq!(held.status, "deprecated");
+    assert_eq!(held.version, "1.1.1");
+    assert_eq!(held.sunset.as_deref(), Some("2027-02-20"));
+    assert_eq!(held.superseded_by, Some(2));
+    assert!(held.deprecated_at.is_some() && held.is_served());
+    assert!(catalog.retire("orders.orders", 1).await.expect("retire"));
+    assert!(!catalog.retire("orders.orders", 1).await.expect("retire"));
+    catalog.register(&again).await.expect("register");
+    let summaries = catalog.summaries(None).await.expect("summaries");
+    assert_eq!(summaries.len(), 10);
+    let s = summaries.iter().find(|s| s.product == "orders.orders").expect("orders");
+    assert_eq!(
+        (s.status.as_str(), s.sunset.as_deref()),
+        ("retired", Some("2027-02-20"))
+    );
+    let held = catalog.get("orders.orders", 1).await.expect("get").expect("there");
+    assert!(!held.is_served() && held.retired_at.is_some());
+    // The others are untouched.
+    assert!(
+        summaries
+            .iter()
+            .filter(|s| s.product != "orders.orders")
+            .all(|s| s.status == "active")
+    );
 }
 
 #[tokio::test]

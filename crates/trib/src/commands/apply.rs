@@ -30,6 +30,13 @@ pub(super) enum Step {
     },
 }
 
+/// The whole plan: product versions to register, and lifecycle changes to versions
+/// already in the catalog.
+pub(super) struct Plan<'p> {
+    pub steps: Vec<(ProductRecord, &'p Contract, Step)>,
+    pub lifecycle: Vec<super::lifecycle::Step>,
+}
+
 pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
     let report = match super::run_checks(&g.project, None, true)? {
         Ok(r) => r,
@@ -49,13 +56,16 @@ pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
     let catalog = rt.block_on(Catalog::open(&project.settings.catalog.url, &project.dir))?;
 
     let plan = plan(&project, &catalog, &rt, commit.clone())?;
-    let refused = plan.iter().any(|(_, _, s)| matches!(s, Step::Refused { .. }));
+    let refused = plan.steps.iter().any(|(_, _, s)| matches!(s, Step::Refused { .. }));
     let pending = plan
+        .steps
         .iter()
         .filter(|(_, _, s)| matches!(s, Step::Add | Step::Change { .. }))
         .count();
+    let changes = pending + plan.lifecycle.len();
     if args.format == OutputFormat::Json {
-        let doc: Vec<serde_json::Value> = plan
+        let mut doc: Vec<serde_json::Value> = plan
+            .steps
             .iter()
             .map(|(r, _, s)| {
                 let (action, detail) = match s {
@@ -75,6 +85,20 @@ pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
                 serde_json::json!({ "product": r.product, "major": r.major, "version": r.version, "action": action, "detail": detail })
             })
             .collect();
+        doc.extend(plan.lifecycle.iter().map(|l| {
+            let (action, detail) = match &l.action {
+                super::lifecycle::Action::Deprecate { by, sunset, changes } => (
+                    "deprecate",
+                    serde_json::json!({ "superseded_by": by.as_ref().map(|b| b.0), "deprecation_date": sunset, "changes": changes }),
+                ),
+                super::lifecycle::Action::Retire { reason } => ("retire", serde_json::json!({ "reason": reason })),
+            };
+            serde_json::json!({
+                "product": l.product, "major": l.major, "version": l.version, "action": action, "detail": detail,
+                "consumers": l.consumers.iter().map(|c| &c.consumer).collect::<Vec<_>>(),
+                "downstream": l.downstream.iter().map(|d| format!("{}@v{}", d.product, d.major)).collect::<Vec<_>>(),
+            })
+        }));
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         eprint!("{}", render_plan(&plan));
@@ -84,8 +108,8 @@ pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
             "the plan holds changes that cannot be applied; hint: a breaking change needs a new major version (a new table; the old one keeps being served), any other change a new minor or patch version"
         );
     }
-    if args.dry_run || pending == 0 {
-        if pending == 0 {
+    if args.dry_run || changes == 0 {
+        if changes == 0 {
             eprintln!("nothing to apply: the catalog is up to date");
         }
         return Ok(Outcome::Ok);
@@ -94,10 +118,7 @@ pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
         if !std::io::stdin().is_terminal() {
             bail!("not on a terminal, so not asking; hint: pass `--yes` to apply this plan");
         }
-        eprint!(
-            "apply {pending} product version{}? [y/N] ",
-            if pending == 1 { "" } else { "s" }
-        );
+        eprint!("apply {changes} change{}? [y/N] ", if changes == 1 { "" } else { "s" });
         std::io::stderr().flush()?;
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
@@ -106,8 +127,8 @@ pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
             return Ok(Outcome::Problems);
         }
     }
-    rt.block_on(async {
-        for (record, c, step) in &plan {
+    let notices = rt.block_on(async {
+        for (record, c, step) in &plan.steps {
             if !matches!(step, Step::Add | Step::Change { .. }) {
                 continue;
             }
@@ -120,15 +141,22 @@ pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
             }
             catalog.register(record).await?;
         }
-        anyhow::Ok(())
+        super::lifecycle::apply(&project, &catalog, &plan.lifecycle).await
     })?;
     eprintln!(
-        "applied {pending} product version{}{}",
+        "applied {pending} product version{}{}{}",
         if pending == 1 { "" } else { "s" },
+        match plan.lifecycle.len() {
+            0 => String::new(),
+            n => format!(" and {n} lifecycle change{}", if n == 1 { "" } else { "s" }),
+        },
         commit
             .map(|c| format!(" at commit {}", &c[..c.len().min(12)]))
             .unwrap_or_default()
     );
+    for line in notices {
+        eprintln!("{line}");
+    }
     Ok(Outcome::Ok)
 }
 
@@ -138,14 +166,25 @@ pub(super) fn plan<'p>(
     catalog: &Catalog,
     rt: &tokio::runtime::Runtime,
     commit: Option<String>,
-) -> Result<Vec<(ProductRecord, &'p Contract, Step)>> {
+) -> Result<Plan<'p>> {
+    // One query for what the catalog holds; contracts are read only for what changed.
+    let summaries = rt.block_on(catalog.summaries(None))?;
+    let held: std::collections::HashMap<(&str, i64), &trib_catalog::Summary> =
+        summaries.iter().map(|s| ((s.product.as_str(), s.major), s)).collect();
     let mut plan: Vec<(ProductRecord, &Contract, Step)> = Vec::new();
     for f in &project.files {
         let Some(c) = &f.contract else { continue };
         let record = ProductRecord::of(c, &f.source.text, commit.clone());
-        let step = match rt.block_on(catalog.get(&record.product, record.major))? {
+        let old = match held.get(&(record.product.as_str(), record.major)) {
+            None => None,
+            Some(s) if s.contract_hash == record.contract_hash => {
+                plan.push((record, c, Step::Unchanged));
+                continue;
+            }
+            Some(_) => rt.block_on(catalog.get(&record.product, record.major))?,
+        };
+        let step = match old {
             None => Step::Add,
-            Some(old) if old.contract_hash == record.contract_hash => Step::Unchanged,
             Some(old) => {
                 let before =
                     super::diff::load_contract(&format!("{}@{}", old.product, old.version), old.contract.clone())?;
@@ -173,10 +212,17 @@ pub(super) fn plan<'p>(
                         .filter(|x| x.major == record.major)
                         .map(|x| format!("{} ({}, {}, {})", x.consumer, x.contact, x.purpose, x.status))
                         .collect();
-                    let downstream = project
-                        .contracts()
-                        .filter(|d| d.inputs().iter().any(|i| i.value.product == c.product.value))
-                        .map(|d| format!("{} v{}", d.product.value, d.major()))
+                    let downstream = super::lifecycle::downstream(project, &record.product, c.major())
+                        .into_iter()
+                        .map(|d| {
+                            format!(
+                                "{} v{} (owner {}{})",
+                                d.product,
+                                d.major,
+                                d.owner,
+                                if d.direct { "" } else { ", indirect" }
+                            )
+                        })
                         .collect();
                     Step::Refused {
                         from: old.version,
@@ -196,15 +242,26 @@ pub(super) fn plan<'p>(
         };
         plan.push((record, c, step));
     }
-
-    Ok(plan)
+    let added: Vec<&Contract> = plan
+        .iter()
+        .filter(|(_, _, s)| matches!(s, Step::Add))
+        .map(|(_, c, _)| *c)
+        .collect();
+    let lifecycle = rt.block_on(super::lifecycle::plan(
+        project,
+        catalog,
+        &summaries,
+        &added,
+        chrono::Utc::now(),
+    ))?;
+    Ok(Plan { steps: plan, lifecycle })
 }
 
-pub(super) fn render_plan(plan: &[(ProductRecord, &Contract, Step)]) -> String {
+pub(super) fn render_plan(plan: &Plan<'_>) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let mut unchanged = 0;
-    for (r, _, s) in plan {
+    for (r, _, s) in &plan.steps {
         match s {
             Step::Add => {
                 let _ = writeln!(
@@ -256,6 +313,7 @@ pub(super) fn render_plan(plan: &[(ProductRecord, &Contract, Step)]) -> String {
             Step::Unchanged => unchanged += 1,
         }
     }
+    out.push_str(&super::lifecycle::render(&plan.lifecycle));
     if unchanged > 0 {
         let _ = writeln!(
             out,

@@ -66,7 +66,7 @@ pub fn run(g: &GlobalArgs, c: CatalogCommand) -> Result<Outcome> {
 }
 
 /// `product@vN` or `product` (its newest major in the project).
-fn address(project: &trib_spec::Project, text: &str) -> Result<(String, i64)> {
+pub(super) fn address(project: &trib_spec::Project, text: &str) -> Result<(String, i64)> {
     let (name, major) = match text.rsplit_once("@v") {
         Some((n, m)) => (
             n,
@@ -102,7 +102,14 @@ pub fn consumers(g: &GlobalArgs, c: ConsumersCommand) -> Result<Outcome> {
     match c {
         ConsumersCommand::Request(a) => {
             let (product, major) = address(&project, &a.product)?;
-            let req = rt.block_on(catalog.request_access(&product, major, &a.consumer, &a.contact, &a.purpose))?;
+            let req = rt.block_on(catalog.request_access(
+                &product,
+                major,
+                &a.consumer,
+                &a.contact,
+                &a.purpose,
+                a.webhook.as_deref(),
+            ))?;
             println!("{}", req.id);
             eprintln!(
                 "requested `{product}@v{major}` for `{}`; its owner approves with `trib consumers approve {}`",
@@ -158,22 +165,38 @@ pub fn consumers(g: &GlobalArgs, c: ConsumersCommand) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// The approved consumers in the project's catalog, `(product, major, consumer)`: each
-/// reads its product version. None when the catalog cannot be opened (with a warning).
-pub async fn approved(project: &trib_spec::Project) -> Vec<(String, u64, String)> {
-    let consumers = match Catalog::open(&project.settings.catalog.url, &project.dir).await {
-        Ok(c) => c.consumers(None).await,
-        Err(e) => Err(e),
+/// Gives the gateway what the catalog says about access and lifecycle: the approved
+/// consumers (each reads its product version) and the versions deprecated or retired
+/// since their contracts were written. Without a catalog, a warning and nothing.
+pub async fn refresh(gateway: &trib_access::Gateway, project: &trib_spec::Project) {
+    let read = async {
+        let catalog = Catalog::open(&project.settings.catalog.url, &project.dir).await?;
+        Ok::<_, trib_catalog::Error>((catalog.consumers(None).await?, catalog.summaries(None).await?))
     };
-    match consumers {
-        Ok(list) => list
-            .into_iter()
-            .filter(|c| c.status == "approved")
-            .filter_map(|c| Some((c.product, u64::try_from(c.major).ok()?, c.consumer)))
-            .collect(),
-        Err(e) => {
-            eprintln!("warning: approved consumers are not read, the catalog is not available: {e}");
-            Vec::new()
+    match read.await {
+        Ok((consumers, versions)) => {
+            gateway.set_consumers(
+                consumers
+                    .into_iter()
+                    .filter(|c| c.status == "approved")
+                    .filter_map(|c| Some((c.product, u64::try_from(c.major).ok()?, c.consumer))),
+            );
+            gateway.set_lifecycle(
+                versions
+                    .into_iter()
+                    .filter(|v| matches!(v.status.as_str(), "deprecated" | "retired"))
+                    .filter_map(|v| {
+                        Some((
+                            (v.product, u64::try_from(v.major).ok()?),
+                            trib_access::Lifecycle {
+                                status: v.status,
+                                sunset: v.sunset,
+                                superseded_by: v.superseded_by.and_then(|m| u64::try_from(m).ok()),
+                            },
+                        ))
+                    }),
+            );
         }
+        Err(e) => eprintln!("warning: consumers and lifecycle are not read, the catalog is not available: {e}"),
     }
 }

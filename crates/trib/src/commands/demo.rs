@@ -655,7 +655,7 @@ fn catalog_demo(dir: &Path) -> Result<Vec<String>> {
     let catalog = rt.block_on(trib_catalog::Catalog::open(&project.settings.catalog.url, &project.dir))?;
     let plan = super::apply::plan(&project, &catalog, &rt, None)?;
     let mut applied = 0;
-    for (record, _, step) in &plan {
+    for (record, _, step) in &plan.steps {
         if matches!(step, super::apply::Step::Add | super::apply::Step::Change { .. }) {
             rt.block_on(catalog.register(record))?;
             applied += 1;
@@ -676,6 +676,7 @@ fn catalog_demo(dir: &Path) -> Result<Vec<String>> {
         "bi-dashboard",
         "bi-team@example.com",
         "weekly revenue report",
+        None,
     ))?;
     rt.block_on(catalog.approve(&req.id, "orders-data-team"))?;
     out.push("consumer `bi-dashboard` requested orders.orders@v1 and orders-data-team approved it".into());

@@ -8,6 +8,7 @@ mod demo;
 mod diff;
 mod ingest;
 mod init;
+mod lifecycle;
 mod lineage;
 mod maintain;
 mod quality;

@@ -33,7 +33,7 @@ pub fn run(g: &GlobalArgs, args: &QueryArgs) -> Result<Outcome> {
     let result = super::runtime()?.block_on(async {
         let board = trib_quality::Board::load(&lake).await?;
         let gateway = Gateway::new(lake, &project)?.with_certification(std::sync::Arc::new(board));
-        gateway.set_consumers(super::catalog::approved(&project).await);
+        super::catalog::refresh(&gateway, &project).await;
         let result = gateway.query(&principal, &args.sql, QueryPath::Cli).await;
         // No audit, no answer: the read is recorded before its rows are shown.
         gateway

@@ -73,7 +73,7 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
         if anonymous.is_none() {
             eprintln!("listening beyond loopback: every request needs `Authorization: Bearer <token>`");
         }
-        gateway.set_consumers(super::catalog::approved(&project).await);
+        super::catalog::refresh(&gateway, &project).await;
         let mut reads = trib_server::Reads::new(gateway, trib_access::TokenStore::open(&project.dir), anonymous)?;
         match trib_catalog::Catalog::open(&project.settings.catalog.url, &project.dir).await {
             Ok(c) => reads = reads.with_catalog(c),
@@ -89,7 +89,7 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
                         _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
                         _ = stopping.changed() => return,
                     }
-                    reads.gateway().set_consumers(super::catalog::approved(&project).await);
+                    super::catalog::refresh(reads.gateway(), &project).await;
                 }
             })
         };

@@ -6,10 +6,11 @@ use trib_spec::{Contract, Project};
 
 pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<Outcome> {
     let project = super::project(&g.project).map_err(|d| super::fatal(*d))?;
-    let name: trib_spec::ProductName = args.product.parse().map_err(|e: trib_spec::ProductNameError| {
-        anyhow::anyhow!("{e}; hint: {}", trib_spec::ProductNameError::HINT)
-    })?;
-    let Some(c) = project.latest(&name) else {
+    let (name, major) = super::catalog::address(&project, &args.product)?;
+    let Some(c) = project
+        .contracts()
+        .find(|c| c.product.value.to_string() == name && c.major() as i64 == major)
+    else {
         bail!("no product `{name}` in this project; hint: `trib check` lists the products");
     };
     // Certification as last evaluated (by `trib serve` or `trib slo --evaluate`), and
@@ -17,15 +18,16 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<Outcome> {
     let lake = super::lake(&project)?;
     let rt = super::runtime()?;
     let board = rt.block_on(trib_quality::Board::load(&lake))?;
-    let (applied, consumers) =
+    let (applied, consumers, versions) =
         match rt.block_on(trib_catalog::Catalog::open(&project.settings.catalog.url, &project.dir)) {
             Ok(catalog) => (
-                rt.block_on(catalog.history(&c.product.value.to_string()))?,
-                rt.block_on(catalog.consumers(Some(&c.product.value.to_string())))?,
+                rt.block_on(catalog.history(&name))?,
+                rt.block_on(catalog.consumers(Some(&name)))?,
+                rt.block_on(catalog.summaries(Some(&name)))?,
             ),
             Err(e) => {
                 eprintln!("warning: the catalog is not available: {e}");
-                (Vec::new(), Vec::new())
+                (Vec::new(), Vec::new(), Vec::new())
             }
         };
     let certification = board.get(&c.product.value.to_string(), c.major());
@@ -46,6 +48,11 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<Outcome> {
                 .map(|(major, version, hash, commit, at)| {
                     serde_json::json!({ "major": major, "version": version, "contract_hash": hash, "git_commit": commit, "applied_at": at })
                 })
+                .collect::<Vec<_>>()
+                .into();
+            doc["versions"] = versions
+                .iter()
+                .map(|v| serde_json::json!({ "major": v.major, "version": v.version, "status": v.status, "deprecation_date": v.sunset, "superseded_by": v.superseded_by }))
                 .collect::<Vec<_>>()
                 .into();
             doc["consumers"] = consumers
@@ -75,6 +82,18 @@ pub fn run(g: &GlobalArgs, args: &ShowArgs) -> Result<Outcome> {
                     applied.len()
                 ),
                 None => println!("applied: not yet (`trib apply`)"),
+            }
+            for v in &versions {
+                let state = match (v.status.as_str(), &v.sunset) {
+                    ("deprecated", Some(d)) => format!("deprecated, served until {d}"),
+                    ("retired", Some(d)) => format!("retired (deprecation date {d})"),
+                    (s, _) => s.to_string(),
+                };
+                let by = v
+                    .superseded_by
+                    .map(|m| format!(", superseded by v{m}"))
+                    .unwrap_or_default();
+                println!("version: v{} {} {state}{by}", v.major, v.version);
             }
             for k in &consumers {
                 println!(

@@ -301,3 +301,208 @@ fn column_lineage_from_the_models_plans() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("has no column `nope`"), "{}", run.stderr);
 }
+
+/// A webhook receiver on loopback: each request's `x-trib-event` header and JSON body.
+fn receiver() -> (String, std::sync::mpsc::Receiver<(String, serde_json::Value)>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let (mut event, mut length) = (String::new(), 0usize);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("x-trib-event:") {
+                    event = v.trim().to_string();
+                }
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).expect("body");
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = tx.send((event, serde_json::from_slice(&body).expect("json body")));
+        }
+    });
+    (url, rx)
+}
+
+/// A new major supersedes the old: the plan says so, the old major is deprecated with
+/// its date and still served (with a warning), its consumer and the owner of the
+/// product built on it are told by webhook, and retiring it stops it being served.
+#[test]
+fn a_new_major_deprecates_the_old_and_tells_its_consumers() {
+    let ex = crate::query::orders();
+    let (hooks, received) = receiver();
+    // The owning team of orders.daily_revenue hears about its inputs.
+    ex.edit(
+        "trib.toml",
+        "# webhook = \"https://hooks.example.com/tributary/orders\"",
+        &format!("webhook = \"{hooks}/team\""),
+    );
+    assert_eq!(ex.trib(&["apply", "--yes"]).code, 0);
+    let run = ex.trib(&[
+        "consumers",
+        "request",
+        "orders.orders@v1",
+        "--consumer",
+        "bi-dashboard",
+        "--contact",
+        "bi@example.com",
+        "--purpose",
+        "weekly revenue",
+        "--webhook",
+        &format!("{hooks}/bi"),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(ex.trib(&["consumers", "approve", run.stdout.trim()]).code, 0);
+
+    // v2 drops a column: a new file, a new major, a new table.
+    let v1 = ex.read("products/orders/orders.yaml");
+    let v2 = v1.replace("version: 1.0.0", "version: 2.0.0").replace(
+        "  - { name: customer_email, type: string, pii: true, classification: confidential }\n",
+        "",
+    );
+    std::fs::write(ex.path("products/orders/orders_v2.yaml"), v2).expect("write");
+    let run = ex.trib(&["apply", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let sunset = (chrono::Utc::now() + chrono::Duration::days(90))
+        .format("%Y-%m-%d")
+        .to_string();
+    for expected in [
+        "+ orders.orders v2 2.0.0 (new, at /v1/products/orders.orders/v2)".to_string(),
+        format!("↓ orders.orders v1 1.0.0: deprecated (superseded by v2 2.0.0), served until {sunset}"),
+        "breaking     column `customer_email` removed".to_string(),
+        "consumer notified: bi-dashboard (bi@example.com, weekly revenue, approved)".to_string(),
+    ] {
+        assert!(run.stderr.contains(&expected), "`{expected}` not in:\n{}", run.stderr);
+    }
+    // orders.daily_revenue reads orders.orders unpinned: from now on v2; its dependents
+    // through it.
+    assert!(
+        !run.stderr.contains("downstream product: orders.daily_revenue"),
+        "unpinned readers follow the newest major: {}",
+        run.stderr
+    );
+    // Pinned to v1, it is affected.
+    ex.edit(
+        "products/orders/daily_revenue.yaml",
+        "inputs: [orders.orders]",
+        "inputs: [orders.orders@v1]",
+    );
+    ex.edit("products/orders/daily_revenue.yaml", "version: 1.0.0", "version: 1.1.0");
+    let run = ex.trib(&["apply", "--yes"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("downstream product: orders.daily_revenue v1 (owner orders-data-team)"),
+        "{}",
+        run.stderr
+    );
+    // finance.monthly_revenue is built on orders.daily_revenue; its team has no webhook.
+    assert!(
+        run.stderr
+            .contains("downstream product (indirect): finance.monthly_revenue v1 (owner finance-data-team)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("sent 2 of 3 lifecycle notices"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("finance-data-team not told: team `finance-data-team` has no webhook"),
+        "{}",
+        run.stderr
+    );
+    let mut notices: Vec<(String, serde_json::Value)> = (0..2)
+        .map(|_| {
+            received
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("a notice")
+        })
+        .collect();
+    notices.sort_by_key(|(_, b)| b["team"].as_str().unwrap_or_default().to_string());
+    let (event, bi) = &notices[0];
+    assert_eq!(event, "version.deprecated");
+    assert_eq!(bi["team"], "bi-dashboard");
+    assert_eq!(bi["product"], "orders.orders");
+    assert_eq!(bi["major"], 1);
+    assert_eq!(bi["details"]["deprecation_date"], sunset.as_str());
+    assert_eq!(bi["details"]["successor"]["major"], 2);
+    assert_eq!(bi["details"]["successor"]["address"], "/v1/products/orders.orders/v2");
+    assert!(
+        bi["details"]["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .any(|c| c["impact"] == "breaking" && c["path"].as_str().is_some_and(|p| p.contains("customer_email"))),
+        "{bi:#}"
+    );
+    let (_, team) = &notices[1];
+    assert_eq!(team["team"], "orders-data-team");
+    assert_eq!(
+        team["details"]["recipient"]["downstream_products"][0],
+        "orders.daily_revenue@v1"
+    );
+    // Applied again: nothing more to do, nobody told twice.
+    let run = ex.trib(&["apply", "--yes"]);
+    assert!(run.stderr.contains("nothing to apply"), "{}", run.stderr);
+
+    // Still served, with its date.
+    let run = ex.trib(&[
+        "query",
+        "SELECT count(*) AS n FROM orders.orders@v1",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("\"n\":9"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains(&format!(
+            "`orders.orders@v1` is deprecated and served until {sunset}; read `orders.orders@v2` before it is retired"
+        )),
+        "{}",
+        run.stderr
+    );
+    let run = ex.trib(&["show", "orders.orders@v1"]);
+    assert!(
+        run.stdout.contains(&format!("deprecated, served until {sunset}")),
+        "{}",
+        run.stdout
+    );
+
+    // Retired by its contract: no longer served, and its consumers are told.
+    ex.edit("products/orders/orders.yaml", "status: active", "status: retired");
+    ex.edit("products/orders/orders.yaml", "version: 1.0.0", "version: 1.0.1");
+    ex.edit(
+        "products/orders/daily_revenue.yaml",
+        "inputs: [orders.orders@v1]",
+        "inputs: [orders.orders]",
+    );
+    ex.edit("products/orders/daily_revenue.yaml", "version: 1.1.0", "version: 1.2.0");
+    let run = ex.trib(&["apply", "--yes"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("- orders.orders v1 1.0.1: retired (its contract says `status: retired`)"),
+        "{}",
+        run.stderr
+    );
+    let (event, retired) = received
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("a notice");
+    assert_eq!(event, "version.retired");
+    assert_eq!(retired["team"], "bi-dashboard");
+    let run = ex.trib(&["query", "SELECT count(*) FROM orders.orders@v1"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`orders.orders@v1` was retired") && run.stderr.contains("read `orders.orders@v2`"),
+        "{}",
+        run.stderr
+    );
+}
