@@ -48,6 +48,9 @@ pub enum Command {
     Consumers(ConsumersCommand),
     /// Product lineage: what a product is made from and what is made from it.
     Lineage(LineageArgs),
+    /// Write a static HTML site of the catalog (products, schemas, owners, consumers,
+    /// lineage graphs, status) that is browsable from disk.
+    Docs(DocsArgs),
     /// Print the JSON Schema of the contract format.
     Schema,
     /// Load records from a file or stdin into a product's bronze table.
@@ -140,6 +143,13 @@ pub enum LineageFormat {
     Json,
     Mermaid,
     Dot,
+}
+
+#[derive(Debug, Args)]
+pub struct DocsArgs {
+    /// Where to write the site (relative to the project).
+    #[arg(long, default_value = ".trib/docs")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

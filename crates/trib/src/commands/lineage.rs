@@ -14,7 +14,7 @@ fn node(c: &Contract) -> String {
 }
 
 /// The contract an input names: its pinned major, or the newest.
-fn input_contract<'p>(project: &'p Project, i: &trib_spec::InputRef) -> Option<&'p Contract> {
+pub(super) fn input_contract<'p>(project: &'p Project, i: &trib_spec::InputRef) -> Option<&'p Contract> {
     match i.major {
         Some(m) => project
             .contracts()

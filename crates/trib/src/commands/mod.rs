@@ -6,6 +6,7 @@ mod check;
 mod contract;
 mod demo;
 mod diff;
+mod docs;
 mod ingest;
 mod init;
 mod lifecycle;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Catalog(c) => catalog::run(g, c),
         Command::Consumers(c) => catalog::consumers(g, c),
         Command::Lineage(a) => lineage::run(g, &a),
+        Command::Docs(a) => docs::run(g, &a),
         Command::Schema => {
             println!("{}", trib_spec::schema::json_schema_text().trim_end());
             Ok(Outcome::Ok)

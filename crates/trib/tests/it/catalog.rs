@@ -506,3 +506,104 @@ fn a_new_major_deprecates_the_old_and_tells_its_consumers() {
         run.stderr
     );
 }
+
+/// `trib docs`: a site browsable from disk, every link resolving to a file, with the
+/// catalog's facts (consumers, versions) and the lineage the plans give.
+#[test]
+fn docs_site_from_disk() {
+    let ex = Example::init();
+    // Text that must be escaped, not interpreted.
+    ex.edit(
+        "products/web/clicks.yaml",
+        "description: ",
+        "description: <script>alert(1)</script> & ",
+    );
+    assert_eq!(ex.trib(&["apply", "--yes"]).code, 0);
+    let run = ex.trib(&[
+        "consumers",
+        "request",
+        "orders.orders@v1",
+        "--consumer",
+        "bi-dashboard",
+        "--contact",
+        "bi@example.com",
+        "--purpose",
+        "weekly revenue",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = ex.trib(&["docs", "--out", "site"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("wrote 10 product pages"), "{}", run.stderr);
+    let site = ex.path("site");
+
+    // Every page's local links and stylesheet point at files that exist.
+    let mut pages = vec![site.join("index.html")];
+    for entry in std::fs::read_dir(site.join("products")).expect("products") {
+        pages.push(entry.expect("entry").path());
+    }
+    assert_eq!(pages.len(), 11);
+    for page in &pages {
+        let html = std::fs::read_to_string(page).expect("page");
+        assert!(html.starts_with("<!doctype html>") && html.trim_end().ends_with("</html>"));
+        let mut links = 0;
+        for part in html.split("href=\"").skip(1) {
+            let target = &part[..part.find('"').expect("closing quote")];
+            assert!(
+                !target.starts_with("http"),
+                "{}: a link off disk: {target}",
+                page.display()
+            );
+            let file = page.parent().expect("dir").join(target);
+            assert!(file.is_file(), "{}: `{target}` does not exist", page.display());
+            links += 1;
+        }
+        assert!(links > 1, "{}", page.display());
+        assert_eq!(html.matches("<svg").count(), html.matches("</svg>").count());
+        assert!(!html.contains("<script>alert"), "{}: unescaped text", page.display());
+    }
+
+    let index = std::fs::read_to_string(site.join("index.html")).expect("index");
+    // Every product linked, and one edge per input in the graph.
+    let catalog: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(site.join("catalog.json")).expect("json")).expect("json");
+    let products = catalog["products"].as_array().expect("products");
+    assert_eq!(products.len(), 10);
+    let inputs: usize = products
+        .iter()
+        .map(|p| p["inputs"].as_array().expect("inputs").len())
+        .sum();
+    assert_eq!(inputs, 7);
+    assert_eq!(index.matches("class=\"edge\"").count(), inputs);
+    for p in products {
+        assert!(index.contains(&format!("href=\"products/{}\"", p["page"].as_str().expect("page"))));
+    }
+    assert!(
+        index.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp;"),
+        "escaped description"
+    );
+
+    // The catalog's facts beside the contract's.
+    let orders = products.iter().find(|p| p["id"] == "orders.orders@v1").expect("orders");
+    assert_eq!(orders["consumers"][0]["consumer"], "bi-dashboard");
+    assert_eq!(orders["catalog"]["applied_version"], "1.0.0");
+    assert_eq!(orders["catalog"]["up_to_date"], true);
+    let page = std::fs::read_to_string(site.join("products/orders.orders.v1.html")).expect("page");
+    assert!(
+        page.contains("<tr><td><code>customer_email</code></td><td>string</td><td></td><td><span class=\"badge pii\">PII</span></td><td>confidential</td>"),
+        "{page}"
+    );
+    assert!(page.contains("<td>bi-dashboard</td><td>requested</td>"), "{page}");
+    // Column lineage of a gold model, from its plan; its neighbourhood graph has its
+    // input and its consumer product, itself highlighted.
+    let page = std::fs::read_to_string(site.join("products/orders.daily_revenue.v1.html")).expect("page");
+    assert!(
+        page.contains("<a href=\"orders.orders.v1.html\">orders.orders@v1</a>.<code>amount</code> (aggregated)"),
+        "{page}"
+    );
+    assert!(page.contains("class=\"node layer-gold focus\""), "{page}");
+    assert_eq!(
+        page.matches("class=\"edge\"").count(),
+        3,
+        "raw → orders → daily → monthly"
+    );
+}
