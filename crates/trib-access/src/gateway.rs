@@ -154,7 +154,8 @@ impl Gateway {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = versions.into_iter().collect();
     }
 
-    fn lifecycle_of(&self, product: &str, major: u64) -> Option<Lifecycle> {
+    /// A product version's deprecation or retirement, as the catalog last said.
+    pub fn lifecycle(&self, product: &str, major: u64) -> Option<Lifecycle> {
         self.lifecycle
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -568,7 +569,7 @@ impl Gateway {
         let mut label = format!("{}@v{major}", r.product);
         // Refuse before touching the table: a stranger learns nothing about its history.
         self.view(principal, contract, &[])?;
-        let lifecycle = self.lifecycle_of(&r.product, major);
+        let lifecycle = self.lifecycle(&r.product, major);
         let newest = self.contract(&r.product, None).map_or(major, Contract::major);
         let successor = lifecycle
             .as_ref()

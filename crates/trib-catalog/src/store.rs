@@ -191,6 +191,11 @@ impl Catalog {
         })
     }
 
+    /// The catalog's URL without its password.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
     }

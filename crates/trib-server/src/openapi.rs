@@ -146,7 +146,12 @@ pub struct ProductDescription {
 pub struct VersionDescription {
     pub version: String,
     pub major: u64,
+    /// `draft`, `active`, `deprecated` (served until `deprecation_date`) or `retired`
+    /// (no longer served): the contract's, or the catalog's once a newer major
+    /// superseded it.
     pub status: String,
+    /// When a deprecated version stops being served.
+    pub deprecation_date: Option<String>,
     pub layer: String,
     pub address: String,
     pub key: Vec<String>,

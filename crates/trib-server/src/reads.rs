@@ -206,10 +206,14 @@ pub async fn describe(
                 Some((_, ColumnAccess::Masked(_))) => "masked",
                 Some((_, ColumnAccess::Hidden)) => "hidden",
             };
+            let lifecycle = reads.gateway.lifecycle(&product, c.major());
             VersionDescription {
                 version: c.version.value.to_string(),
                 major: c.major(),
-                status: c.status.as_str().to_string(),
+                status: lifecycle
+                    .as_ref()
+                    .map_or_else(|| c.status.as_str().to_string(), |l| l.status.clone()),
+                deprecation_date: lifecycle.and_then(|l| l.sunset),
                 layer: c.layer.as_str().to_string(),
                 address: address(c),
                 key: c.key.iter().map(|k| k.value.clone()).collect(),

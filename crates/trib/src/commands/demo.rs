@@ -324,7 +324,7 @@ pub fn run(_g: &GlobalArgs, args: &DemoArgs) -> Result<Outcome> {
     }
 
     println!(
-        "\n== 14. catalog: apply, search, a consumer, and the impact of a breaking change (trib apply, trib consumers)"
+        "\n== 14. catalog: apply, search, a consumer, a breaking change and a new major version (trib apply, trib consumers, trib docs)"
     );
     for line in catalog_demo(dir)? {
         println!("  {line}");
@@ -698,5 +698,107 @@ fn catalog_demo(dir: &Path) -> Result<Vec<String>> {
     for line in super::apply::render_plan(&plan).lines() {
         out.push(format!("  {line}"));
     }
+    drop(catalog);
+    out.extend(new_major_demo(dir, &rt)?);
+    // The catalog's site, from the demo project itself.
+    let site = super::docs::Site::gather_blocking(&project, &rt)?;
+    let pages = super::docs::write_site(&project, &site, &dir.join(".trib/docs"))?;
+    out.push(format!(
+        "trib docs: {pages} product pages, search and lineage graphs; open {}",
+        dir.join(".trib/docs/index.html").display()
+    ));
     Ok(out)
+}
+
+/// The breaking change done right, as a new major version, in a scratch copy of the
+/// project (the demo project keeps v1 as its newest): v1 is deprecated with a date and
+/// its consumer's webhook is told.
+fn new_major_demo(dir: &Path, rt: &tokio::runtime::Runtime) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let copy = dir.join(".trib/scratch-v2");
+    let _ = std::fs::remove_dir_all(&copy);
+    for part in ["products", "models", "policies"] {
+        copy_tree(&dir.join(part), &copy.join(part))?;
+    }
+    std::fs::copy(dir.join("trib.toml"), copy.join("trib.toml"))?;
+    let project = super::project(&copy).map_err(|d| super::fatal(*d))?;
+    let catalog = rt.block_on(trib_catalog::Catalog::open(&project.settings.catalog.url, &project.dir))?;
+    for (record, _, _) in &super::apply::plan(&project, &catalog, rt, None)?.steps {
+        rt.block_on(catalog.register(record))?;
+    }
+    // bi-dashboard's webhook: a receiver on loopback.
+    let got: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let url = format!("http://{}/bi", listener.local_addr()?);
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/bi",
+        axum::routing::post(move |body: String| {
+            let sink = sink.clone();
+            async move {
+                sink.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(body);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let server = rt.spawn(async move { axum::serve(listener, app).await });
+    let req = rt.block_on(catalog.request_access(
+        "orders.orders",
+        1,
+        "bi-dashboard",
+        "bi-team@example.com",
+        "weekly revenue report",
+        Some(&url),
+    ))?;
+    rt.block_on(catalog.approve(&req.id, "orders-data-team"))?;
+    let v1 = std::fs::read_to_string(copy.join("products/orders/orders.yaml"))?;
+    std::fs::write(
+        copy.join("products/orders/orders_v2.yaml"),
+        v1.replace("version: 1.0.0", "version: 2.0.0").replace(
+            "  - { name: customer_email, type: string, pii: true, classification: confidential }\n",
+            "",
+        ),
+    )?;
+    let project = super::project(&copy).map_err(|d| super::fatal(*d))?;
+    let plan = super::apply::plan(&project, &catalog, rt, None)?;
+    out.push(
+        "done right: the same change as orders.orders v2 (products/orders/orders_v2.yaml); trib apply says:".into(),
+    );
+    for line in super::apply::render_plan(&plan).lines() {
+        out.push(format!("  {line}"));
+    }
+    for (record, _, step) in &plan.steps {
+        if matches!(step, super::apply::Step::Add | super::apply::Step::Change { .. }) {
+            rt.block_on(catalog.register(record))?;
+        }
+    }
+    out.extend(rt.block_on(super::lifecycle::apply(&project, &catalog, &plan.lifecycle))?);
+    server.abort();
+    for body in got.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+        let n: serde_json::Value = serde_json::from_str(body)?;
+        out.push(format!(
+            "bi-dashboard's webhook received {}: {}",
+            n["type"].as_str().unwrap_or_default(),
+            n["message"].as_str().unwrap_or_default()
+        ));
+    }
+    drop(catalog);
+    let _ = std::fs::remove_dir_all(&copy);
+    Ok(out)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }

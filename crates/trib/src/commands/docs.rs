@@ -28,8 +28,8 @@ pub fn run(g: &GlobalArgs, args: &DocsArgs) -> Result<Outcome> {
     let project = super::project(&g.project).map_err(|d| super::fatal(*d))?;
     let out = project.dir.join(&args.out);
     let rt = super::runtime()?;
-    let site = rt.block_on(gather(&project))?;
-    let pages = write(&project, &site, &out)?;
+    let site = Site::gather_blocking(&project, &rt)?;
+    let pages = write_site(&project, &site, &out)?;
     eprintln!(
         "wrote {pages} product page{} to `{}`; open `{}` in a browser",
         if pages == 1 { "" } else { "s" },
@@ -40,11 +40,17 @@ pub fn run(g: &GlobalArgs, args: &DocsArgs) -> Result<Outcome> {
 }
 
 /// Everything the site shows: one JSON document per product version, in address order.
-struct Site {
+pub(super) struct Site {
     project: String,
     generated_at: String,
     catalog: Option<String>,
     products: Vec<Value>,
+}
+
+impl Site {
+    pub(super) fn gather_blocking(project: &Project, rt: &tokio::runtime::Runtime) -> Result<Self> {
+        rt.block_on(gather(project))
+    }
 }
 
 fn key(c: &Contract) -> String {
@@ -64,18 +70,15 @@ async fn gather(project: &Project) -> Result<Site> {
             Ok(catalog) => {
                 let summaries = catalog.summaries(None).await?;
                 let consumers = catalog.consumers(None).await?;
-                let mut history: HashMap<String, usize> = HashMap::new();
-                for s in &summaries {
-                    if !history.contains_key(&s.product) {
-                        history.insert(s.product.clone(), catalog.history(&s.product).await?.len());
+                // Applies per product version.
+                let mut history: HashMap<(String, i64), usize> = HashMap::new();
+                let products: BTreeSet<&str> = summaries.iter().map(|s| s.product.as_str()).collect();
+                for p in products {
+                    for (major, ..) in catalog.history(p).await? {
+                        *history.entry((p.to_string(), major)).or_default() += 1;
                     }
                 }
-                (
-                    Some(project.settings.catalog.url.clone()),
-                    summaries,
-                    consumers,
-                    history,
-                )
+                (Some(catalog.url().to_string()), summaries, consumers, history)
             }
             Err(e) => {
                 eprintln!("warning: the catalog is not available, the site shows contracts only: {e}");
@@ -106,6 +109,8 @@ async fn gather(project: &Project) -> Result<Site> {
             if let Some(from) = super::lineage::input_contract(project, &i.value) {
                 inputs.push(key(from));
                 resolved.insert(i.value.to_string(), key(from));
+                // The SQL may name a pinned input without its version.
+                resolved.entry(i.value.product.to_string()).or_insert_with(|| key(from));
             }
         }
         let version_of = |address: &str| resolved.get(address).cloned().unwrap_or_else(|| address.to_string());
@@ -146,7 +151,7 @@ async fn gather(project: &Project) -> Result<Site> {
                 "status": s.status,
                 "deprecation_date": s.sunset,
                 "superseded_by": s.superseded_by,
-                "applies": history.get(&product).copied().unwrap_or_default(),
+                "applies": history.get(&(product.clone(), c.major() as i64)).copied().unwrap_or_default(),
                 "up_to_date": s.contract_hash == contract_hash(project, c),
             }),
             None => Value::Null,
@@ -214,7 +219,7 @@ fn progress(len: usize, what: &'static str) -> indicatif::ProgressBar {
 }
 
 /// Writes the site; returns the number of product pages.
-fn write(project: &Project, site: &Site, out: &Path) -> Result<usize> {
+pub(super) fn write_site(project: &Project, site: &Site, out: &Path) -> Result<usize> {
     let products_dir = out.join("products");
     std::fs::create_dir_all(&products_dir).with_context(|| format!("cannot create `{}`", products_dir.display()))?;
     let put = |path: &Path, text: &str| {
@@ -468,7 +473,7 @@ fn product_page(site: &Site, graph: &Graph, p: &Value) -> String {
                     .as_i64()
                     .map(|m| {
                         let next = format!("{}@v{m}", text(&p["product"]));
-                        format!(", superseded by <a href=\"{}\">{}</a>", esc(&page(&next)), esc(&next))
+                        format!(", superseded by {}", graph.link(&next))
                     })
                     .unwrap_or_default();
                 let _ = write!(s, "; {} with deprecation date {}{by}", esc(&text(&c["status"])), esc(d));
@@ -518,9 +523,8 @@ fn product_page(site: &Site, graph: &Graph, p: &Value) -> String {
                     .map(|s| {
                         let product = text(&s["product"]);
                         format!(
-                            "<a href=\"{}\">{}</a>.<code>{}</code> ({})",
-                            esc(&page(&product)),
-                            esc(&product),
+                            "{}.<code>{}</code> ({})",
+                            graph.link(&product),
                             esc(&text(&s["column"])),
                             esc(&text(&s["how"]))
                         )
@@ -638,9 +642,8 @@ fn product_page(site: &Site, graph: &Graph, p: &Value) -> String {
             let vid = format!("{}@v{}", text(&p["product"]), text(&v["major"]));
             let _ = writeln!(
                 h,
-                "<li><a href=\"{}\">{}</a> {} — {}{}</li>",
-                esc(&page(&vid)),
-                esc(&vid),
+                "<li>{} {} — {}{}</li>",
+                graph.link(&vid),
                 esc(&text(&v["version"])),
                 esc(&text(&v["status"])),
                 v["deprecation_date"]
@@ -715,6 +718,16 @@ impl Graph {
             index,
             parents,
             children,
+        }
+    }
+
+    /// A link to a product version's page (beside this one) when the site has it;
+    /// its name otherwise (a version no longer in the project).
+    fn link(&self, id: &str) -> String {
+        if self.index.contains_key(id) {
+            format!("<a href=\"{}\">{}</a>", esc(&page(id)), esc(id))
+        } else {
+            esc(id)
         }
     }
 

@@ -43,6 +43,8 @@ pub(super) struct Downstream {
     pub webhook: Option<String>,
     /// Reads the version directly (pinned or as the newest), not through another product.
     pub direct: bool,
+    /// Reads the product unpinned, so from this apply on the new major (this one).
+    pub now_reads: Option<u64>,
 }
 
 /// The deprecation date of a version deprecated now: today plus the settings' period.
@@ -71,14 +73,40 @@ pub(super) async fn plan(
         .contracts()
         .map(|c| ((c.product.value.to_string(), c.major() as i64), c))
         .collect();
-    // A new active major supersedes the older ones still served.
-    for new in added.iter().filter(|c| c.status == Status::Active) {
-        let product = new.product.value.to_string();
+    // The newest active major of each product that is applied (before, or by this
+    // apply) supersedes the older ones still served. Worked out from the state each
+    // time, so that a deprecation missed once (a draft made active later, an apply
+    // that stopped half-way) is made by the next apply.
+    let mut newest: BTreeMap<String, &Contract> = BTreeMap::new();
+    for c in project.contracts().filter(|c| c.status == Status::Active) {
+        let product = c.product.value.to_string();
+        let applied = added
+            .iter()
+            .any(|a| a.product.value == c.product.value && a.major() == c.major())
+            || summaries
+                .iter()
+                .any(|s| s.product == product && s.major == c.major() as i64 && s.status == "active");
+        if applied {
+            let e = newest.entry(product).or_insert(c);
+            if c.major() > e.major() {
+                *e = c;
+            }
+        }
+    }
+    for (product, new) in &newest {
         for old in summaries
             .iter()
-            .filter(|s| s.product == product && s.major < new.major() as i64)
+            .filter(|s| &s.product == product && s.major < new.major() as i64)
             .filter(|s| matches!(s.status.as_str(), "draft" | "active"))
         {
+            // A version whose own contract now says deprecated or retired is the
+            // second loop's.
+            if in_project
+                .get(&(old.product.clone(), old.major))
+                .is_some_and(|c| matches!(c.status, Status::Deprecated | Status::Retired))
+            {
+                continue;
+            }
             let changes = match catalog.get(&old.product, old.major).await? {
                 Some(record) => {
                     let before = super::diff::load_contract(
@@ -156,6 +184,26 @@ pub(super) async fn plan(
             .remove(&(step.product.clone(), step.major))
             .unwrap_or_default();
         step.downstream = downstream(project, &step.product, step.major as u64);
+        // Models that read the product unpinned follow the new major from now on.
+        if let Action::Deprecate {
+            by: Some((major, _)), ..
+        } = &step.action
+        {
+            for c in project.contracts().filter(|c| {
+                c.inputs()
+                    .iter()
+                    .any(|i| i.value.major.is_none() && i.value.product.to_string() == step.product)
+            }) {
+                step.downstream.push(Downstream {
+                    product: c.product.value.to_string(),
+                    major: c.major(),
+                    owner: c.owner.clone(),
+                    webhook: c.contact.webhook.clone(),
+                    direct: true,
+                    now_reads: Some(*major as u64),
+                });
+            }
+        }
     }
     Ok(steps)
 }
@@ -193,6 +241,7 @@ pub(super) fn downstream(project: &Project, product: &str, major: u64) -> Vec<Do
                         owner: c.owner.clone(),
                         webhook: c.contact.webhook.clone(),
                         direct,
+                        now_reads: None,
                     },
                 );
                 next.push(key);
@@ -239,13 +288,15 @@ pub(super) fn render(steps: &[Step]) -> String {
             );
         }
         for d in &s.downstream {
+            let how = match d.now_reads {
+                Some(m) => format!(" now reading v{m} (unpinned input)"),
+                None if d.direct => String::new(),
+                None => " (indirect)".into(),
+            };
             let _ = writeln!(
                 out,
-                "      downstream product{}: {} v{} (owner {})",
-                if d.direct { "" } else { " (indirect)" },
-                d.product,
-                d.major,
-                d.owner
+                "      downstream product{how}: {} v{} (owner {})",
+                d.product, d.major, d.owner
             );
         }
     }
@@ -309,9 +360,12 @@ pub(super) fn notices(step: &Step, at_ms: i64) -> Vec<trib_quality::Alert> {
             d
         }),
     };
+    // One notice per consumer and webhook, however many requests it made.
+    let mut seen = BTreeSet::new();
     let mut out: Vec<trib_quality::Alert> = step
         .consumers
         .iter()
+        .filter(|c| seen.insert((c.consumer.clone(), c.webhook.clone())))
         .map(|c| {
             // A consumer's own webhook, else a contact that is one; else the settings'
             // team of that name.
@@ -330,7 +384,10 @@ pub(super) fn notices(step: &Step, at_ms: i64) -> Vec<trib_quality::Alert> {
     for d in &step.downstream {
         let e = owners.entry(d.owner.as_str()).or_default();
         e.0 = e.0.take().or_else(|| d.webhook.clone());
-        e.1.push(format!("{}@v{}", d.product, d.major));
+        e.1.push(match d.now_reads {
+            Some(m) => format!("{}@v{} (now reads v{m})", d.product, d.major),
+            None => format!("{}@v{}", d.product, d.major),
+        });
     }
     for (owner, (webhook, products)) in owners {
         out.push(alert(
@@ -346,6 +403,19 @@ pub(super) fn notices(step: &Step, at_ms: i64) -> Vec<trib_quality::Alert> {
 /// report.
 pub(super) async fn apply(project: &Project, catalog: &Catalog, steps: &[Step]) -> anyhow::Result<Vec<String>> {
     let mut lines = Vec::new();
+    if steps.is_empty() {
+        return Ok(lines);
+    }
+    // The notifier first: a step made without a way to announce it would not be
+    // announced by the next apply either.
+    let lake = super::lake(project)?;
+    let notifier = trib_quality::Notifier::open(
+        &lake,
+        project.settings.teams.clone(),
+        project.settings.alerts.clone(),
+        std::sync::Arc::new(trib_core::SystemClock),
+    )
+    .await?;
     let mut notices_to_send = Vec::new();
     let now_ms = chrono::Utc::now().timestamp_millis();
     for s in steps {
@@ -364,24 +434,18 @@ pub(super) async fn apply(project: &Project, catalog: &Catalog, steps: &[Step]) 
     if notices_to_send.is_empty() {
         return Ok(lines);
     }
-    let lake = super::lake(project)?;
-    let notifier = trib_quality::Notifier::open(
-        &lake,
-        project.settings.teams.clone(),
-        project.settings.alerts.clone(),
-        std::sync::Arc::new(trib_core::SystemClock),
-    )
-    .await?;
     let total = notices_to_send.len();
     let mut failed = Vec::new();
     for n in notices_to_send {
-        let d = notifier.deliver(n).await?;
-        if !d.delivered {
-            failed.push(format!(
-                "      {} not told: {}",
-                d.alert.team,
+        let team = n.team.clone();
+        match notifier.deliver(n).await {
+            Ok(d) if d.delivered => {}
+            Ok(d) => failed.push(format!(
+                "      {team} not told: {}",
                 d.error.unwrap_or_default().lines().next().unwrap_or_default()
-            ));
+            )),
+            // The delivery log could not be written: the notice may have gone out.
+            Err(e) => failed.push(format!("      {team}: the delivery was not recorded: {e}")),
         }
     }
     lines.push(format!(

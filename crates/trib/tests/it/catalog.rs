@@ -2,6 +2,7 @@
 //! with the catalog in SQLite (the default).
 
 use crate::Example;
+use serde_json::json;
 
 #[test]
 fn apply_search_consumers_and_impact() {
@@ -386,7 +387,9 @@ fn a_new_major_deprecates_the_old_and_tells_its_consumers() {
     // orders.daily_revenue reads orders.orders unpinned: from now on v2; its dependents
     // through it.
     assert!(
-        !run.stderr.contains("downstream product: orders.daily_revenue"),
+        run.stderr.contains(
+            "downstream product now reading v2 (unpinned input): orders.daily_revenue v1 (owner orders-data-team)"
+        ),
         "unpinned readers follow the newest major: {}",
         run.stderr
     );
@@ -505,6 +508,41 @@ fn a_new_major_deprecates_the_old_and_tells_its_consumers() {
         "{}",
         run.stderr
     );
+    // Over HTTP: the versions' states, and 410 Gone for the retired one's rows.
+    let (mut server, http, _) = crate::serve_with_addresses(
+        &ex.dir,
+        &["--listen", "127.0.0.1:0", "--models-poll-ms", "0", "--pg-listen", "off"],
+        std::process::Stdio::null(),
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (described, rows) = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let described: serde_json::Value = client
+            .get(format!("{http}/v1/products/orders.orders"))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        let rows = client
+            .get(format!("{http}/v1/products/orders.orders/v1/rows"))
+            .send()
+            .await
+            .expect("get");
+        (described, (rows.status().as_u16(), rows.text().await.expect("text")))
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let versions = described["versions"].as_array().expect("versions");
+    let state = |major: u64| {
+        let v = versions.iter().find(|v| v["major"] == major).expect("version");
+        (v["status"].clone(), v["deprecation_date"].clone())
+    };
+    assert_eq!(state(1), (json!("retired"), json!(sunset)), "{described:#}");
+    assert_eq!(state(2), (json!("active"), serde_json::Value::Null), "{described:#}");
+    assert_eq!(rows.0, 410, "{}", rows.1);
+    assert!(rows.1.contains("retired"), "{}", rows.1);
 }
 
 /// `trib docs`: a site browsable from disk, every link resolving to a file, with the
