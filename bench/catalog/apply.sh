@@ -71,7 +71,7 @@ for i in range(n):
         "sla: { freshness: 1h }",
         "access:", "  - { role: orders-analysts, level: read }",
         "quality:", "  - unique: id", f"  - not_null: [id, {w}_id]",
-        "retention: 7y" if d == "finance" else "retention: 90d",
+        "retention: 7y" if d in ("finance", "payments") else "retention: 90d",
     ]
     with open(f"{root}/products/{d}/{name}.yaml", "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -105,7 +105,8 @@ for store in sqlite postgresql; do
     log "$store: apply with nothing to do"
     noop=$(seconds "$TRIB" apply --yes)
     # One producer's change: a column added, minor version.
-    f=$(ls products/sales/*.yaml | head -n 1)
+    files=(products/sales/*.yaml)
+    f=${files[0]}
     sed -i 's/^version: 1.0.0/version: 1.1.0/; s/^schema:/schema:\n  - { name: channel, type: string }/' "$f"
     log "$store: apply of one changed contract ($f)"
     one=$(seconds "$TRIB" apply --yes)

@@ -19,7 +19,7 @@ mod search;
 mod store;
 
 pub use search::SearchHit;
-pub use store::{Catalog, Consumer, ProductRecord, Summary};
+pub use store::{Catalog, Consumer, ProductRecord, Summary, contract_hash};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -41,10 +41,15 @@ pub struct ProductRecord {
     pub retired_at: Option<String>,
 }
 
+/// The hash by which the catalog tells contract texts apart: SHA-256, hex.
+pub fn contract_hash(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
 impl ProductRecord {
     /// The record of a contract, from its text, as applied now.
     pub fn of(contract: &trib_spec::Contract, text: &str, git_commit: Option<String>) -> Self {
-        use sha2::Digest;
         let product = contract.product.value.to_string();
         let major = contract.major() as i64;
         Self {
@@ -56,7 +61,7 @@ impl ProductRecord {
             layer: contract.layer.as_str().to_string(),
             description: contract.description.clone(),
             address: format!("/v1/products/{product}/v{major}"),
-            contract_hash: hex::encode(sha2::Sha256::digest(text.as_bytes())),
+            contract_hash: contract_hash(text),
             git_commit,
             contract: text.to_string(),
             columns: contract
@@ -358,6 +363,19 @@ impl Catalog {
                 .rows_affected()
         });
         Ok(changed > 0)
+    }
+
+    /// How many times each product version was applied: `(product, major, applies)`.
+    pub async fn apply_counts(&self) -> Result<Vec<(String, i64, i64)>> {
+        let sql =
+            "SELECT product, major, count(*) FROM product_versions GROUP BY product, major ORDER BY product, major";
+        on_pool!(self, pool => {
+            let rows = sqlx::query(sql).fetch_all(pool).await.map_err(|e| self.db(e))?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(|e| self.db(e))
+        })
     }
 
     /// A consumer asks for a product version: the request the owner approves.

@@ -30,6 +30,9 @@ pub struct Policies {
     engine: regorus::Engine,
     /// Package paths (`data.tributary.pii`) with the file that declared them.
     packages: Vec<(String, String)>,
+    /// Whether a policy reads the project document (`data.project`); building it for
+    /// thousands of products costs more than the evaluations that do not.
+    reads_project: bool,
 }
 
 /// Result of loading: the policies that compiled and a diagnostic for each that did not.
@@ -84,6 +87,9 @@ impl Policies {
         let mut engine = regorus::Engine::new();
         let mut packages = Vec::new();
         let mut diagnostics = Diagnostics::new();
+        let reads_project = sources
+            .iter()
+            .any(|s| s.text.contains("data.") || s.text.contains("data["));
         for src in sources {
             // Compile each file alone first so one broken file does not hide the others.
             let mut probe = regorus::Engine::new();
@@ -101,7 +107,11 @@ impl Policies {
             }
         }
         Loaded {
-            policies: Policies { engine, packages },
+            policies: Policies {
+                engine,
+                packages,
+                reads_project,
+            },
             diagnostics,
         }
     }
@@ -116,24 +126,39 @@ impl Policies {
 
     /// Evaluates every policy against every valid contract of the project.
     pub fn evaluate(&mut self, project: &Project) -> Diagnostics {
+        self.evaluate_files(project, |_| true)
+    }
+
+    /// Evaluates every policy against the valid contracts `only` picks (those being
+    /// applied, say), with the whole project as data.
+    pub fn evaluate_files(
+        &mut self,
+        project: &Project,
+        only: impl Fn(&trib_spec::ContractFile) -> bool,
+    ) -> Diagnostics {
         let mut out = Diagnostics::new();
-        let products: Vec<serde_json::Value> = project.contracts().map(trib_spec::json::contract_json).collect();
-        let roles: Vec<serde_json::Value> = project
-            .settings
-            .roles
-            .iter()
-            .map(|r| serde_json::json!({ "name": r.name, "pii": r.pii, "clearance": r.clearance }))
-            .collect();
-        self.engine.clear_data();
-        let data = serde_json::json!({ "project": { "name": project.settings.project.name, "products": products, "roles": roles } });
-        if let Err(e) = self.engine.add_data(regorus::Value::from(data)) {
-            out.push(Diagnostic::error(
-                "policy::data",
-                format!("cannot load project data into the policy engine: {e}"),
-            ));
+        if self.packages.is_empty() || !project.files.iter().any(|f| f.contract.is_some() && only(f)) {
             return out;
         }
-        for file in &project.files {
+        self.engine.clear_data();
+        if self.reads_project {
+            let products: Vec<serde_json::Value> = project.contracts().map(trib_spec::json::contract_json).collect();
+            let roles: Vec<serde_json::Value> = project
+                .settings
+                .roles
+                .iter()
+                .map(|r| serde_json::json!({ "name": r.name, "pii": r.pii, "clearance": r.clearance }))
+                .collect();
+            let data = serde_json::json!({ "project": { "name": project.settings.project.name, "products": products, "roles": roles } });
+            if let Err(e) = self.engine.add_data(regorus::Value::from(data)) {
+                out.push(Diagnostic::error(
+                    "policy::data",
+                    format!("cannot load project data into the policy engine: {e}"),
+                ));
+                return out;
+            }
+        }
+        for file in project.files.iter().filter(|f| only(f)) {
             let (Some(contract), Some(root)) = (&file.contract, &file.root) else {
                 continue;
             };

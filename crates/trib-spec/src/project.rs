@@ -66,39 +66,31 @@ pub fn load_project_with(dir: &Path, settings: Settings) -> Project {
             .with_help("add `products/<domain>/<name>.yaml`; `trib init` writes examples"),
         );
     }
-    let mut files = Vec::new();
+    // Contracts parse independently: spread them over the cores (a project of
+    // thousands of contracts is read on every command), then keep the paths' order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let chunk = paths.len().div_ceil(threads).max(64);
+    let parsed: Vec<Result<(String, ContractFile), Diagnostic>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|p| read_contract(dir, p)).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
+    let mut files = Vec::with_capacity(parsed.len());
     let mut sources = BTreeMap::new();
-    for path in paths {
-        let name = relative(dir, &path);
-        let text = match std::fs::read(&path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(t) => t,
-                Err(e) => {
-                    diagnostics.push(
-                        Diagnostic::error(
-                            "yaml::not-utf8",
-                            format!(
-                                "`{name}` is not UTF-8 text (invalid byte at offset {})",
-                                e.utf8_error().valid_up_to()
-                            ),
-                        )
-                        .with_help("save the contract as UTF-8"),
-                    );
-                    continue;
-                }
-            },
-            Err(e) => {
-                diagnostics.push(Diagnostic::error(
-                    "project::unreadable",
-                    format!("cannot read `{name}`: {e}"),
-                ));
-                continue;
+    for result in parsed {
+        match result {
+            Ok((text, file)) => {
+                sources.insert(file.source.name.clone(), text);
+                diagnostics.extend(file.diagnostics.clone());
+                files.push(file);
             }
-        };
-        sources.insert(name.clone(), text.clone());
-        let file = parse_contract(Source::new(name, text));
-        diagnostics.extend(file.diagnostics.clone());
-        files.push(file);
+            Err(d) => diagnostics.push(d),
+        }
     }
     let mut project = Project {
         dir: dir.to_path_buf(),
@@ -112,6 +104,25 @@ pub fn load_project_with(dir: &Path, settings: Settings) -> Project {
     diagnostics.sort();
     project.diagnostics = diagnostics;
     project
+}
+
+/// Reads and parses one contract file: its text and what it says, or why it cannot be read.
+fn read_contract(dir: &Path, path: &Path) -> Result<(String, ContractFile), Diagnostic> {
+    let name = relative(dir, path);
+    let bytes = std::fs::read(path)
+        .map_err(|e| Diagnostic::error("project::unreadable", format!("cannot read `{name}`: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Diagnostic::error(
+            "yaml::not-utf8",
+            format!(
+                "`{name}` is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+        .with_help("save the contract as UTF-8")
+    })?;
+    let file = parse_contract(Source::new(name, text.clone()));
+    Ok((text, file))
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -73,6 +73,10 @@ async fn exercise(catalog: &Catalog) {
     let now = catalog.get("orders.orders", 1).await.expect("get").expect("there");
     assert_eq!(now.version, "1.1.0");
     assert_eq!(catalog.history("orders.orders").await.expect("history").len(), 2);
+    let counts = catalog.apply_counts().await.expect("counts");
+    assert_eq!(counts.len(), 10);
+    assert!(counts.contains(&("orders.orders".to_string(), 1, 2)), "{counts:?}");
+    assert!(counts.contains(&("web.clicks".to_string(), 1, 1)), "{counts:?}");
     assert_eq!(catalog.count().await.expect("count"), 10);
     assert!(
         catalog

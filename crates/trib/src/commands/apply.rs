@@ -38,7 +38,24 @@ pub(super) struct Plan<'p> {
 }
 
 pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
-    let report = match super::run_checks(&g.project, None, true)? {
+    // Policies run on what is applied ("again when a product is applied"); the
+    // contracts the catalog already holds unchanged passed them when they were.
+    // Version rules are checked against the catalog below, not against git.
+    let project = super::project(&g.project).map_err(|d| super::fatal(*d))?;
+    let rt = super::runtime()?;
+    let catalog = rt.block_on(Catalog::open(&project.settings.catalog.url, &project.dir))?;
+    let held: std::collections::HashMap<(String, i64), String> = rt
+        .block_on(catalog.summaries(None))?
+        .into_iter()
+        .map(|s| ((s.product, s.major), s.contract_hash))
+        .collect();
+    let changed = |f: &trib_spec::ContractFile| {
+        f.contract.as_ref().is_none_or(|c| {
+            held.get(&(c.product.value.to_string(), c.major() as i64))
+                != Some(&trib_catalog::contract_hash(&f.source.text))
+        })
+    };
+    let report = match super::check::run_checks_on(project, None, false, changed)? {
         Ok(r) => r,
         Err(d) => return Err(super::fatal(*d)),
     };
@@ -52,8 +69,6 @@ pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
     let project = report.project;
     let commit = crate::git::head(&project.dir);
     let lake = super::lake(&project)?;
-    let rt = super::runtime()?;
-    let catalog = rt.block_on(Catalog::open(&project.settings.catalog.url, &project.dir))?;
 
     let plan = plan(&project, &catalog, &rt, commit.clone())?;
     let refused = plan.steps.iter().any(|(_, _, s)| matches!(s, Step::Refused { .. }));
@@ -112,6 +127,9 @@ pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
         if changes == 0 {
             eprintln!("nothing to apply: the catalog is up to date");
         }
+        // As at the end: the process ends here, freeing the project would only delay it.
+        std::mem::forget(plan);
+        std::mem::forget(project);
         return Ok(Outcome::Ok);
     }
     if !args.yes {
@@ -157,6 +175,10 @@ pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<Outcome> {
     for line in notices {
         eprintln!("{line}");
     }
+    // The process ends with this command: freeing a large project (thousands of
+    // contracts and their YAML trees) one allocation at a time would only delay it.
+    std::mem::forget(plan);
+    std::mem::forget(project);
     Ok(Outcome::Ok)
 }
 

@@ -17,10 +17,23 @@ pub struct CheckReport {
 /// Loads the project, runs every contract, model and policy check and, when `against`
 /// is given (or the project is in git), compares versions with that revision.
 pub fn run_checks(dir: &Path, against: Option<&str>, use_git: bool) -> Result<Result<CheckReport, Box<Diagnostic>>> {
-    let mut project = match super::project(dir) {
+    let project = match super::project(dir) {
         Ok(p) => p,
         Err(d) => return Ok(Err(d)),
     };
+    run_checks_on(project, against, use_git, |_| true)
+}
+
+/// The checks of `trib check` on a loaded project, with the policies run over the
+/// contracts `only` picks (`trib apply`: the ones it applies).
+pub fn run_checks_on(
+    mut project: trib_spec::Project,
+    against: Option<&str>,
+    use_git: bool,
+    only: impl Fn(&trib_spec::ContractFile) -> bool,
+) -> Result<Result<CheckReport, Box<Diagnostic>>> {
+    let dir = project.dir.clone();
+    let dir = dir.as_path();
     let mut diagnostics = project.diagnostics.clone();
 
     let policy_dir = dir.join(&project.settings.policies.dir);
@@ -31,7 +44,7 @@ pub fn run_checks(dir: &Path, against: Option<&str>, use_git: bool) -> Result<Re
     }
     diagnostics.extend(loaded.diagnostics);
     let mut policies = loaded.policies;
-    diagnostics.extend(policies.evaluate(&project));
+    diagnostics.extend(policies.evaluate_files(&project, only));
 
     let mut compared_against = None;
     if use_git {

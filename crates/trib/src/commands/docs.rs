@@ -71,13 +71,12 @@ async fn gather(project: &Project) -> Result<Site> {
                 let summaries = catalog.summaries(None).await?;
                 let consumers = catalog.consumers(None).await?;
                 // Applies per product version.
-                let mut history: HashMap<(String, i64), usize> = HashMap::new();
-                let products: BTreeSet<&str> = summaries.iter().map(|s| s.product.as_str()).collect();
-                for p in products {
-                    for (major, ..) in catalog.history(p).await? {
-                        *history.entry((p.to_string(), major)).or_default() += 1;
-                    }
-                }
+                let history: HashMap<(String, i64), i64> = catalog
+                    .apply_counts()
+                    .await?
+                    .into_iter()
+                    .map(|(p, major, n)| ((p, major), n))
+                    .collect();
                 (Some(catalog.url().to_string()), summaries, consumers, history)
             }
             Err(e) => {
@@ -86,15 +85,37 @@ async fn gather(project: &Project) -> Result<Site> {
             }
         };
     let engine = trib_engine::Engine::new(lake, project);
-    let contracts: Vec<&Contract> = {
-        let mut v: Vec<&Contract> = project.contracts().collect();
-        v.sort_by_key(|c| (c.product.value.to_string(), c.major()));
-        v
-    };
+    // Contracts with their text, in address order; edges both ways; the catalog's rows
+    // by version: looked up, not searched, for projects of thousands of products.
+    let mut contracts: Vec<(&Contract, &str)> = project
+        .files
+        .iter()
+        .filter_map(|f| f.contract.as_ref().map(|c| (c, f.source.text.as_str())))
+        .collect();
+    contracts.sort_by_key(|(c, _)| (c.product.value.to_string(), c.major()));
+    let mut downstream: HashMap<String, Vec<String>> = HashMap::new();
+    for (c, _) in &contracts {
+        for i in c.inputs() {
+            if let Some(from) = super::lineage::input_contract(project, &i.value) {
+                downstream.entry(key(from)).or_default().push(key(c));
+            }
+        }
+    }
+    let mut held: HashMap<(&str, i64), &trib_catalog::Summary> = HashMap::new();
+    let mut versions: HashMap<&str, Vec<&trib_catalog::Summary>> = HashMap::new();
+    for s in &summaries {
+        held.insert((s.product.as_str(), s.major), s);
+        versions.entry(s.product.as_str()).or_default().push(s);
+    }
+    let mut consumers_of: HashMap<(&str, i64), Vec<&trib_catalog::Consumer>> = HashMap::new();
+    for k in &consumers {
+        consumers_of.entry((k.product.as_str(), k.major)).or_default().push(k);
+    }
     let bar = progress(contracts.len(), "reading");
     let mut products = Vec::with_capacity(contracts.len());
-    for c in &contracts {
+    for (c, text) in &contracts {
         let product = c.product.value.to_string();
+        let major = c.major() as i64;
         let mut doc = trib_spec::json::contract_json(c);
         doc["id"] = key(c).into();
         doc["page"] = page(&key(c)).into();
@@ -115,16 +136,7 @@ async fn gather(project: &Project) -> Result<Site> {
         }
         let version_of = |address: &str| resolved.get(address).cloned().unwrap_or_else(|| address.to_string());
         doc["inputs"] = inputs.into();
-        doc["downstream"] = project
-            .contracts()
-            .filter(|d| {
-                d.inputs()
-                    .iter()
-                    .any(|i| super::lineage::input_contract(project, &i.value).is_some_and(|x| key(x) == key(c)))
-            })
-            .map(key)
-            .collect::<Vec<_>>()
-            .into();
+        doc["downstream"] = downstream.get(&key(c)).cloned().unwrap_or_default().into();
         if let trib_spec::Source::Model(m) = &c.source {
             doc["sql"] = std::fs::read_to_string(project.dir.join(&m.transform.value))
                 .ok()
@@ -142,40 +154,34 @@ async fn gather(project: &Project) -> Result<Site> {
                 Err(e) => json!({ "error": e.to_string() }),
             };
         }
-        let held = summaries
-            .iter()
-            .find(|s| s.product == product && s.major == c.major() as i64);
-        doc["catalog"] = match held {
+        doc["catalog"] = match held.get(&(product.as_str(), major)) {
             Some(s) => json!({
                 "applied_version": s.version,
                 "status": s.status,
                 "deprecation_date": s.sunset,
                 "superseded_by": s.superseded_by,
-                "applies": history.get(&(product.clone(), c.major() as i64)).copied().unwrap_or_default(),
-                "up_to_date": s.contract_hash == contract_hash(project, c),
+                "applies": history.get(&(product.clone(), major)).copied().unwrap_or_default(),
+                "up_to_date": s.contract_hash == trib_catalog::contract_hash(text),
             }),
             None => Value::Null,
         };
-        doc["versions"] = summaries
-            .iter()
-            .filter(|s| s.product == product)
+        doc["versions"] = versions
+            .get(product.as_str())
+            .into_iter()
+            .flatten()
             .map(
                 |s| json!({ "major": s.major, "version": s.version, "status": s.status, "deprecation_date": s.sunset }),
             )
             .collect::<Vec<_>>()
             .into();
-        doc["consumers"] = consumers
-            .iter()
-            .filter(|k| k.product == product && k.major == c.major() as i64)
+        doc["consumers"] = consumers_of
+            .get(&(product.as_str(), major))
+            .into_iter()
+            .flatten()
             .map(|k| json!({ "consumer": k.consumer, "contact": k.contact, "purpose": k.purpose, "status": k.status, "since": k.decided_at.as_ref().unwrap_or(&k.requested_at) }))
             .collect::<Vec<_>>()
             .into();
-        doc["contract_yaml"] = project
-            .files
-            .iter()
-            .find(|f| f.contract.as_ref().is_some_and(|x| key(x) == key(c)))
-            .map(|f| f.source.text.clone())
-            .into();
+        doc["contract_yaml"] = (*text).into();
         products.push(doc);
         bar.inc(1);
     }
@@ -186,15 +192,6 @@ async fn gather(project: &Project) -> Result<Site> {
         catalog: catalog_url,
         products,
     })
-}
-
-fn contract_hash(project: &Project, c: &Contract) -> String {
-    project
-        .files
-        .iter()
-        .find(|f| f.contract.as_ref().is_some_and(|x| key(x) == key(c)))
-        .map(|f| trib_catalog::ProductRecord::of(c, &f.source.text, None).contract_hash)
-        .unwrap_or_default()
 }
 
 fn time(ms: i64) -> String {

@@ -77,15 +77,18 @@ pub(super) async fn plan(
     // apply) supersedes the older ones still served. Worked out from the state each
     // time, so that a deprecation missed once (a draft made active later, an apply
     // that stopped half-way) is made by the next apply.
+    let mut by_product: HashMap<&str, Vec<&Summary>> = HashMap::new();
+    for s in summaries {
+        by_product.entry(s.product.as_str()).or_default().push(s);
+    }
+    let added: BTreeSet<(String, u64)> = added.iter().map(|a| (a.product.value.to_string(), a.major())).collect();
     let mut newest: BTreeMap<String, &Contract> = BTreeMap::new();
     for c in project.contracts().filter(|c| c.status == Status::Active) {
         let product = c.product.value.to_string();
-        let applied = added
-            .iter()
-            .any(|a| a.product.value == c.product.value && a.major() == c.major())
-            || summaries
-                .iter()
-                .any(|s| s.product == product && s.major == c.major() as i64 && s.status == "active");
+        let applied = added.contains(&(product.clone(), c.major()))
+            || by_product
+                .get(product.as_str())
+                .is_some_and(|held| held.iter().any(|s| s.major == c.major() as i64 && s.status == "active"));
         if applied {
             let e = newest.entry(product).or_insert(c);
             if c.major() > e.major() {
@@ -94,9 +97,11 @@ pub(super) async fn plan(
         }
     }
     for (product, new) in &newest {
-        for old in summaries
-            .iter()
-            .filter(|s| &s.product == product && s.major < new.major() as i64)
+        for old in by_product
+            .get(product.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|s| s.major < new.major() as i64)
             .filter(|s| matches!(s.status.as_str(), "draft" | "active"))
         {
             // A version whose own contract now says deprecated or retired is the
