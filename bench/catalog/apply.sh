@@ -87,6 +87,8 @@ seconds() {
     python3 -c "print(f'{$t1 - $t0:.3f}')"
 }
 
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
 TSV="$WORK/results.tsv"
 for store in sqlite postgresql; do
     dir="$WORK/p-$store"
@@ -102,16 +104,26 @@ for store in sqlite postgresql; do
     check=$(seconds "$TRIB" check)
     log "$store: first apply (creates $N tables)"
     first=$(seconds "$TRIB" apply --yes)
-    log "$store: apply with nothing to do"
-    noop=$(seconds "$TRIB" apply --yes)
-    # One producer's change: a column added, minor version.
+    # The first apply wrote thousands of tables: let the disk catch up before timing.
+    sync
+    log "$store: apply with nothing to do (3 runs)"
+    noops=()
+    for _ in 1 2 3; do noops+=("$(seconds "$TRIB" apply --yes)"); done
+    noop=$(median "${noops[@]}")
+    # One producer's change at a time: a column added, minor version; 5 contracts.
     files=(products/sales/*.yaml)
-    f=${files[0]}
-    sed -i 's/^version: 1.0.0/version: 1.1.0/; s/^schema:/schema:\n  - { name: channel, type: string }/' "$f"
-    log "$store: apply of one changed contract ($f)"
-    one=$(seconds "$TRIB" apply --yes)
-    grep -q "applied 1 product version" "$WORK/out.log" || { echo "the change was not applied" >&2; tail "$WORK/out.log" >&2; exit 1; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$store" "$N" "$check" "$first" "$noop" "$one" >>"$TSV"
+    ones=()
+    for i in 0 1 2 3 4; do
+        f=${files[$i]}
+        sed -i 's/^version: 1.0.0/version: 1.1.0/; s/^schema:/schema:\n  - { name: channel, type: string }/' "$f"
+        log "$store: apply of one changed contract ($f)"
+        : >"$WORK/out.log"
+        ones+=("$(seconds "$TRIB" apply --yes)")
+        grep -q "applied 1 product version" "$WORK/out.log" || { echo "the change was not applied" >&2; tail "$WORK/out.log" >&2; exit 1; }
+    done
+    one=$(median "${ones[@]}")
+    worst=$(printf '%s\n' "${ones[@]}" | sort -n | tail -n 1)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$store" "$N" "$check" "$first" "$noop" "$one" "$worst" >>"$TSV"
     cd "$WORK"
 done
 
@@ -121,7 +133,7 @@ echo
 python3 - "$TSV" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-head = ["catalog", "contracts", "check s", "first apply s", "no-op apply s", "apply one changed s"]
+head = ["catalog", "contracts", "check s", "first apply s", "no-op apply s", "one changed s (median of 5)", "worst s"]
 w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
 print("  ".join(h.rjust(w[i]) if i else h.ljust(w[i]) for i, h in enumerate(head)))
 print("  ".join("-" * x for x in w))
@@ -130,5 +142,5 @@ for r in rows:
 print()
 for r in rows:
     v = float(r[5])
-    print(f"{r[0]}: apply of one changed contract {v} s (target < 1 s): {'met' if v < 1 else 'NOT met'}")
+    print(f"{r[0]}: apply of one changed contract, median {v} s, worst {r[6]} s (target < 1 s): {'met' if v < 1 else 'NOT met'}")
 PY

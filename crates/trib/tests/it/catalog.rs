@@ -619,6 +619,26 @@ fn docs_site_from_disk() {
         index.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp;"),
         "escaped description"
     );
+    // Every model's column lineage is derived from its plan (merges, windows, joins and
+    // aggregates of the example project), each output column accounted for.
+    for p in products.iter().filter(|p| p["source"]["kind"] == "model") {
+        let lineage = &p["column_lineage"];
+        assert!(lineage["error"].is_null(), "{}: {}", p["id"], lineage["error"]);
+        let columns: Vec<&str> = lineage["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .filter_map(|c| c["column"].as_str())
+            .collect();
+        for col in p["schema"].as_array().expect("schema") {
+            let name = col["name"].as_str().expect("name");
+            assert!(
+                columns.contains(&name),
+                "{}: no lineage for `{name}`: {columns:?}",
+                p["id"]
+            );
+        }
+    }
 
     // The catalog's facts beside the contract's.
     let orders = products.iter().find(|p| p["id"] == "orders.orders@v1").expect("orders");
