@@ -369,6 +369,10 @@ impl ProductTable {
             table: self.name.clone(),
             source,
         };
+        let rows = match &spec.delete_flag {
+            Some(f) => self.without_absent_deletes(rows, f, &spec.key).await?,
+            None => rows.clone(),
+        };
         let (data, flag) = match &spec.delete_flag {
             Some(f) => {
                 let idx = rows.schema().index_of(f).map_err(arrow_err)?;
@@ -450,6 +454,88 @@ impl ProductTable {
         self.table = table;
         self.evolve = false;
         Ok(self.version().unwrap_or_default())
+    }
+
+    /// `rows` without the deletes of keys the table does not hold: they have nothing to
+    /// delete, and delta-rs 1.1 checks the table's NOT NULL constraints on a source row
+    /// that no merge clause writes (as an all-NULL row), failing the merge, as when a
+    /// row is created and deleted within one batch.
+    async fn without_absent_deletes(&self, rows: &RecordBatch, flag: &str, key: &[String]) -> Result<RecordBatch> {
+        use deltalake::arrow::array::{Array, AsArray, BooleanArray};
+        use deltalake::arrow::compute::{cast, filter_record_batch};
+        use deltalake::arrow::datatypes::DataType;
+        let arrow_err = |source| Error::Arrow {
+            table: self.name.clone(),
+            source,
+        };
+        let idx = rows.schema().index_of(flag).map_err(arrow_err)?;
+        let flags = rows
+            .column(idx)
+            .as_boolean_opt()
+            .cloned()
+            .unwrap_or_else(|| BooleanArray::from(vec![false; rows.num_rows()]));
+        if flags.true_count() == 0 {
+            return Ok(rows.clone());
+        }
+        // Each row's key as text, to compare with the keys the table holds.
+        let key_text = |batch: &RecordBatch| -> Result<Vec<String>> {
+            let cols = key
+                .iter()
+                .map(|k| {
+                    let c = batch.column(batch.schema().index_of(k).map_err(arrow_err)?);
+                    cast(c, &DataType::Utf8).map_err(arrow_err)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok((0..batch.num_rows())
+                .map(|i| {
+                    cols.iter()
+                        .map(|c| {
+                            let s = c.as_string::<i32>();
+                            if s.is_valid(i) { s.value(i) } else { "\u{0}" }
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\u{1f}")
+                })
+                .collect())
+        };
+        let deletes = filter_record_batch(rows, &flags).map_err(arrow_err)?;
+        let q = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
+        let first = q(&key[0]);
+        let literals: Vec<String> = {
+            let c = cast(
+                deletes.column(deletes.schema().index_of(&key[0]).map_err(arrow_err)?),
+                &DataType::Utf8,
+            )
+            .map_err(arrow_err)?;
+            let s = c.as_string::<i32>();
+            let mut v: Vec<String> = (0..s.len())
+                .filter(|i| s.is_valid(*i))
+                .map(|i| format!("'{}'", s.value(i).replace('\'', "''")))
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let held: std::collections::HashSet<String> = if literals.is_empty() {
+            Default::default()
+        } else {
+            let sql = format!(
+                "SELECT {} FROM t WHERE CAST({first} AS VARCHAR) IN ({})",
+                key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", "),
+                literals.join(", ")
+            );
+            let batches = self.query(&sql).await?;
+            let mut held = std::collections::HashSet::new();
+            for b in &batches {
+                held.extend(key_text(b)?);
+            }
+            held
+        };
+        let all = key_text(rows)?;
+        let keep: BooleanArray = (0..rows.num_rows())
+            .map(|i| Some(!(flags.is_valid(i) && flags.value(i)) || held.contains(&all[i])))
+            .collect();
+        filter_record_batch(rows, &keep).map_err(arrow_err)
     }
 
     /// A write of `batch` (the contract's columns; derived partition columns are added)

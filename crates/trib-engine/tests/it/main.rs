@@ -11,6 +11,7 @@ use trib_ingest::{Format, Ingestor};
 use trib_lake::{Lake, ProductTable, TableKind};
 use trib_spec::Project;
 
+mod scenarios;
 mod slt;
 
 /// The example project (`trib init`'s template) in a temporary directory.

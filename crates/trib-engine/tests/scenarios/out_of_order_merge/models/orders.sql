@@ -1,0 +1,1 @@
+SELECT order_id, status, amount, updated_at FROM shop.orders_raw
