@@ -61,6 +61,35 @@ pub fn show(file: &Path, rev: &str) -> Result<Option<String>> {
     Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
+/// The files under `dir` that differ between `rev` and the working tree, as absolute
+/// paths: one `git diff` for a project of any size, so that only those are compared.
+pub fn changed_since(dir: &Path, rev: &str) -> Result<std::collections::BTreeSet<PathBuf>> {
+    let abs = std::fs::canonicalize(dir).with_context(|| format!("cannot find `{}`", dir.display()))?;
+    let Some(top) = toplevel(&abs) else {
+        bail!("`{}` is not in a git repository", dir.display());
+    };
+    let top = std::fs::canonicalize(&top).unwrap_or(top);
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(&top)
+        .args(["diff", "--name-only", "-z", "--no-renames", rev, "--"])
+        .arg(&abs)
+        .output()
+        .context("cannot run `git`")?;
+    if !out.status.success() {
+        bail!(
+            "`git diff {rev}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| top.join(String::from_utf8_lossy(p).as_ref()))
+        .collect())
+}
+
 /// The commit checked out in the repository holding `dir`, if any.
 pub fn head(dir: &Path) -> Option<String> {
     let out = Command::new("git")

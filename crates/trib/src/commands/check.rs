@@ -72,8 +72,18 @@ pub fn run_checks_on(
 /// A breaking change without a major version bump is an error at the `version` line.
 fn compare_versions(project: &Project, rev: &str) -> Result<Vec<Diagnostic>> {
     let mut out = Vec::new();
+    // Only the contracts that changed since `rev` can break their version rules.
+    let products = project.dir.join(&project.settings.project.products);
+    let changed = git::changed_since(&products, rev)?;
+    if changed.is_empty() {
+        return Ok(out);
+    }
     for file in &project.files {
         let Some(new) = &file.contract else { continue };
+        let path = project.dir.join(&file.source.name);
+        if !std::fs::canonicalize(&path).is_ok_and(|p| changed.contains(&p)) {
+            continue;
+        }
         let Some(old_text) = git::show(&project.dir.join(&file.source.name), rev)? else {
             continue;
         };
