@@ -21,6 +21,10 @@ pub struct SearchHit {
     pub exact: bool,
     /// Relevance, higher is better (comparable within one search).
     pub score: f64,
+    /// `active`, `draft`, `deprecated` or `retired` (retired versions rank last).
+    pub status: String,
+    /// When a deprecated version stops being served.
+    pub deprecation_date: Option<String>,
 }
 
 /// The words of a query: letters, digits, `_` split off as separate words too (column
@@ -83,10 +87,11 @@ impl Catalog {
         let (sql, matching) = match &self.backend {
             Backend::Sqlite(_) => (
                 "SELECT p.product, p.major, p.version, p.owner, p.domain, p.description, p.address,
-                        (lower(p.product) = $2 OR lower(p.name) = $2) AS exact, -bm25(product_search) AS score
+                        (lower(p.product) = $2 OR lower(p.name) = $2) AS exact, -bm25(product_search) AS score,
+                        p.status, p.sunset
                     FROM product_search JOIN products p ON p.product = product_search.product AND p.major = product_search.major
                     WHERE product_search MATCH $1
-                    ORDER BY exact DESC, score DESC, p.product, p.major DESC LIMIT $3",
+                    ORDER BY exact DESC, p.status = 'retired', score DESC, p.product, p.major DESC LIMIT $3",
                 words
                     .iter()
                     .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
@@ -96,10 +101,10 @@ impl Catalog {
             Backend::Postgres(_) => (
                 "SELECT product, major, version, owner, domain, description, address,
                         (lower(product) = $2 OR lower(name) = $2) AS exact,
-                        ts_rank(search, to_tsquery('simple', $1))::float8 AS score
+                        ts_rank(search, to_tsquery('simple', $1))::float8 AS score, status, sunset
                     FROM products
                     WHERE search @@ to_tsquery('simple', $1)
-                    ORDER BY exact DESC, score DESC, product, major DESC LIMIT $3",
+                    ORDER BY exact DESC, status = 'retired', score DESC, product, major DESC LIMIT $3",
                 words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & "),
             ),
         };
@@ -150,5 +155,7 @@ where
         address: r.try_get(6)?,
         exact: r.try_get(7)?,
         score: r.try_get(8)?,
+        status: r.try_get(9)?,
+        deprecation_date: r.try_get(10)?,
     })
 }

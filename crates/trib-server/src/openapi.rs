@@ -104,6 +104,9 @@ pub struct SearchHit {
     pub readable: bool,
     /// Certification earned from its SLOs, once evaluated.
     pub certification: Option<String>,
+    /// `active`, `draft`, `deprecated` (served until `deprecation_date`) or `retired`.
+    pub status: String,
+    pub deprecation_date: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

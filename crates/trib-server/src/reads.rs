@@ -443,6 +443,8 @@ pub async fn catalog_search(
             address: h.address,
             exact: h.exact,
             score: h.score,
+            status: h.status,
+            deprecation_date: h.deprecation_date,
         })
         .collect();
     Ok(axum::Json(crate::openapi::SearchAnswer { query: params.q, hits }).into_response())

@@ -36,6 +36,7 @@ pub fn run(g: &GlobalArgs, c: CatalogCommand) -> Result<Outcome> {
                                 "product": h.product, "major": h.major, "version": h.version, "owner": h.owner,
                                 "domain": h.domain, "description": h.description, "address": h.address,
                                 "exact": h.exact, "score": h.score, "certification": state(&h.product, h.major),
+                                "status": h.status, "deprecation_date": h.deprecation_date,
                             })
                         })
                         .collect();
@@ -43,8 +44,13 @@ pub fn run(g: &GlobalArgs, c: CatalogCommand) -> Result<Outcome> {
                 }
                 OutputFormat::Text => {
                     for h in &hits {
+                        let lifecycle = match (h.status.as_str(), &h.deprecation_date) {
+                            ("deprecated", Some(d)) => format!(" [deprecated, served until {d}]"),
+                            ("retired", _) => " [retired]".to_string(),
+                            _ => String::new(),
+                        };
                         println!(
-                            "{:<28} v{:<3} {:<9} {:<20} {:<13} {}",
+                            "{:<28} v{:<3} {:<9} {:<20} {:<13} {}{lifecycle}",
                             h.product,
                             h.major,
                             h.version,

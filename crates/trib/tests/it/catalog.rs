@@ -472,6 +472,18 @@ fn a_new_major_deprecates_the_old_and_tells_its_consumers() {
         "{}",
         run.stderr
     );
+    let run = ex.trib(&["catalog", "search", "orders.orders", "--format", "json"]);
+    let hits: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let v1 = hits
+        .as_array()
+        .expect("hits")
+        .iter()
+        .find(|h| h["product"] == "orders.orders" && h["major"] == 1)
+        .expect("v1 found");
+    assert_eq!(
+        (v1["status"].clone(), v1["deprecation_date"].clone()),
+        (json!("deprecated"), json!(sunset))
+    );
     let run = ex.trib(&["show", "orders.orders@v1"]);
     assert!(
         run.stdout.contains(&format!("deprecated, served until {sunset}")),
@@ -508,6 +520,22 @@ fn a_new_major_deprecates_the_old_and_tells_its_consumers() {
         "{}",
         run.stderr
     );
+    // Retired versions rank after the served ones.
+    let run = ex.trib(&["catalog", "search", "orders.orders", "--format", "json"]);
+    let hits: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let order: Vec<(i64, &str)> = hits
+        .as_array()
+        .expect("hits")
+        .iter()
+        .filter(|h| h["product"] == "orders.orders")
+        .map(|h| {
+            (
+                h["major"].as_i64().unwrap_or_default(),
+                h["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(order, [(2, "active"), (1, "retired")]);
     // Over HTTP: the versions' states, and 410 Gone for the retired one's rows.
     let (mut server, http, _) = crate::serve_with_addresses(
         &ex.dir,
