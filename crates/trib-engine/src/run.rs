@@ -95,6 +95,52 @@ impl Engine {
     }
 
     /// Every commit's rows are shown to `gate` first, which may stop it.
+    /// Deletes are remembered per key with their sequence (in the product's tombstone
+    /// table), and changes older than a remembered delete are dropped: a change that
+    /// arrives after its row's delete does not bring the row back, whether the delete
+    /// came in this batch or an earlier one. For merges with `sequence_by` whose input
+    /// carries deletes (CDC); others pass through.
+    async fn tombstones(&self, contract: &Contract, batch: RecordBatch) -> Result<RecordBatch> {
+        let product = contract.product.value.to_string();
+        let (Some(seq), Ok(idx)) = (
+            contract.sequence_by.as_ref().map(|s| s.value.clone()),
+            batch.schema().index_of(DELETE_FLAG),
+        ) else {
+            return Ok(batch);
+        };
+        let key: Vec<String> = contract.key.iter().map(|k| k.value.clone()).collect();
+        let mut tombs = ProductTable::open_or_create(&self.lake, contract, TableKind::Tombstones)
+            .await
+            .map_err(Error::Lake)?;
+        let kept = tombs
+            .not_outdated(&batch, &key, &seq, DELETE_FLAG)
+            .await
+            .map_err(Error::Lake)?;
+        let flags = kept
+            .column(idx)
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .cloned()
+            .ok_or_else(|| Error::Internal("the delete flag is not boolean".into()))?;
+        if flags.true_count() > 0 {
+            let deletes = arrow::compute::filter_record_batch(&kept, &flags).map_err(|e| Error::arrow(&product, e))?;
+            let columns = key
+                .iter()
+                .chain(std::iter::once(&seq))
+                .map(|c| deletes.schema().index_of(c))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::arrow(&product, e))?;
+            let deletes = deletes.project(&columns).map_err(|e| Error::arrow(&product, e))?;
+            let spec = MergeSpec {
+                key,
+                sequence_by: Some(seq),
+                delete_flag: None,
+            };
+            tombs.merge_txns(&deletes, &spec, &[]).await.map_err(Error::Lake)?;
+        }
+        Ok(kept)
+    }
+
     pub fn with_gate(mut self, gate: Arc<dyn crate::CommitGate>) -> Self {
         self.gate = Some(gate);
         self
@@ -254,7 +300,9 @@ impl Engine {
                         let batch = if model.materialized == Materialization::Append {
                             conform(&contract, out, false).await?
                         } else {
-                            without_deleted(&product, latest_per_key(&ctx, &contract, out).await?)?
+                            let latest = latest_per_key(&ctx, &contract, out).await?;
+                            let latest = self.tombstones(&contract, latest).await?;
+                            without_deleted(&product, latest)?
                         };
                         let rows = batch.num_rows() as u64;
                         self.inspect(&contract, &batch).await?;
@@ -271,6 +319,7 @@ impl Engine {
                         (v, rows, read)
                     } else {
                         let batch = latest_per_key(&ctx, &contract, out).await?;
+                        let batch = self.tombstones(&contract, batch).await?;
                         let rows = batch.num_rows() as u64;
                         let spec = MergeSpec {
                             key: contract.key.iter().map(|k| k.value.clone()).collect(),

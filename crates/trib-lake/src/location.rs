@@ -105,6 +105,15 @@ impl Lake {
         ))
     }
 
+    /// Where a merged product version keeps its deleted keys.
+    pub fn tombstone_url(&self, product: &ProductName, major: u64) -> Url {
+        self.join(&format!(
+            "_tombstones/{}/{}/v{major}/",
+            product.domain(),
+            product.name()
+        ))
+    }
+
     /// `<root>/_trib/<name>/`: the project's own tables (audit, quality results).
     pub fn system_url(&self, name: &str) -> Url {
         self.join(&format!("_trib/{name}/"))

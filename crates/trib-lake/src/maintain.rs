@@ -277,6 +277,7 @@ pub async fn open_existing(lake: &Lake, contract: &Contract, kind: TableKind) ->
     let url = match kind {
         TableKind::Data => lake.product_url(&contract.product, contract.major()),
         TableKind::DeadLetters => lake.dead_letter_url(&contract.product, contract.major()),
+        TableKind::Tombstones => lake.tombstone_url(&contract.product, contract.major()),
     };
     let exists = if url.scheme() == "file"
         && let Ok(path) = url.to_file_path()

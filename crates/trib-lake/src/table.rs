@@ -24,6 +24,9 @@ pub enum TableKind {
     Data,
     /// Records rejected on the way in.
     DeadLetters,
+    /// A merged product's deleted keys with the sequence of their delete, so that an
+    /// older change arriving after the delete does not bring the row back.
+    Tombstones,
 }
 
 /// How [`ProductTable::merge_txns`] matches and orders rows.
@@ -87,6 +90,27 @@ impl ProductTable {
                 Vec::new(),
                 format!("{} (dead letters)", contract.product.value),
             ),
+            TableKind::Tombstones => {
+                let data = contract.data_schema();
+                let wanted: Vec<&str> = contract
+                    .key
+                    .iter()
+                    .map(|k| k.value.as_str())
+                    .chain(contract.sequence_by.as_ref().map(|s| s.value.as_str()))
+                    .collect();
+                let fields: Vec<_> = data
+                    .fields()
+                    .iter()
+                    .filter(|f| wanted.contains(&f.name().as_str()))
+                    .cloned()
+                    .collect();
+                (
+                    lake.tombstone_url(&contract.product, contract.major()),
+                    Arc::new(deltalake::arrow::datatypes::Schema::new(fields)),
+                    Vec::new(),
+                    format!("{} (tombstones)", contract.product.value),
+                )
+            }
         };
         let delta_err = |operation, source| Error::Delta {
             operation,
@@ -454,6 +478,65 @@ impl ProductTable {
         self.table = table;
         self.evolve = false;
         Ok(self.version().unwrap_or_default())
+    }
+
+    /// The rows of `batch` that this tombstone table does not outdate: deletes, and
+    /// changes newer than any delete recorded for their key (by `sequence`).
+    pub async fn not_outdated(
+        &self,
+        batch: &RecordBatch,
+        key: &[String],
+        sequence: &str,
+        flag: &str,
+    ) -> Result<RecordBatch> {
+        let query_err = |source| Error::Query {
+            table: self.name.clone(),
+            source,
+        };
+        if batch.num_rows() == 0 {
+            return Ok(batch.clone());
+        }
+        let q = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
+        let ctx = SessionContext::new();
+        self.table
+            .update_datafusion_session(&ctx.state())
+            .map_err(|source| self.err(Operation::Read, source))?;
+        let provider = crate::rechecked(self.table.table_provider().await.map_err(query_err)?);
+        ctx.register_table("t", provider).map_err(query_err)?;
+        ctx.register_batch("b", batch.clone()).map_err(query_err)?;
+        let on = key
+            .iter()
+            .map(|k| format!("b.{k} = t.{k}", k = q(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let sql = format!(
+            "SELECT b.* FROM b LEFT JOIN t ON {on} WHERE b.{f} OR t.{s} IS NULL OR b.{s} > t.{s}",
+            f = q(flag),
+            s = q(sequence)
+        );
+        let kept = ctx
+            .sql(&sql)
+            .await
+            .map_err(query_err)?
+            .collect()
+            .await
+            .map_err(query_err)?;
+        let arrow_err = |source| Error::Arrow {
+            table: self.name.clone(),
+            source,
+        };
+        let columns = (0..batch.num_columns())
+            .map(|i| {
+                let parts: Vec<&dyn deltalake::arrow::array::Array> =
+                    kept.iter().map(|b| b.column(i).as_ref()).collect();
+                if parts.is_empty() {
+                    Ok(deltalake::arrow::array::new_empty_array(batch.column(i).data_type()))
+                } else {
+                    deltalake::arrow::compute::concat(&parts).map_err(arrow_err)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        RecordBatch::try_new(batch.schema(), columns).map_err(arrow_err)
     }
 
     /// `rows` without the deletes of keys the table does not hold: they have nothing to

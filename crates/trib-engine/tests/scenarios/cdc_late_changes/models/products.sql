@@ -1,0 +1,1 @@
+SELECT id, name, description, weight, _lsn AS lsn, _op FROM inventory.products_raw
