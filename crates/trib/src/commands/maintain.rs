@@ -21,6 +21,7 @@ impl Target<'_> {
         match self.kind {
             TableKind::Data => format!("{} v{}", c.product.value, c.major()),
             TableKind::DeadLetters => format!("{} v{} (dead letters)", c.product.value, c.major()),
+            TableKind::Tombstones => format!("{} v{} (tombstones)", c.product.value, c.major()),
         }
     }
 }
@@ -67,12 +68,12 @@ fn selected<'a>(project: &'a Project, product: Option<&str>) -> Result<Vec<&'a C
     Ok(found)
 }
 
-/// The data and dead-letter tables that exist; tables nothing was written to are left
-/// alone (and not created).
+/// The data, dead-letter and tombstone tables that exist; tables nothing was written to
+/// are left alone (and not created).
 async fn existing_tables<'a>(lake: &Lake, contracts: &[&'a Contract]) -> Result<Vec<Target<'a>>> {
     let mut targets = Vec::new();
     for &contract in contracts {
-        for kind in [TableKind::Data, TableKind::DeadLetters] {
+        for kind in [TableKind::Data, TableKind::DeadLetters, TableKind::Tombstones] {
             if let Some(table) = trib_lake::open_existing(lake, contract, kind).await? {
                 targets.push(Target { contract, kind, table });
             }
@@ -105,7 +106,7 @@ async fn maintain_all(targets: Vec<Target<'_>>, dry_run: bool) -> Result<Vec<(St
         };
         let cluster_by: Vec<String> = match target.kind {
             TableKind::Data => target.contract.cluster_by.iter().map(|c| c.value.clone()).collect(),
-            TableKind::DeadLetters => Vec::new(),
+            TableKind::DeadLetters | TableKind::Tombstones => Vec::new(),
         };
         let opts = MaintainOptions {
             dry_run,
@@ -209,6 +210,7 @@ fn table_json(t: &Target<'_>, r: &MaintenanceReport) -> serde_json::Value {
         "table": match t.kind {
             TableKind::Data => "data",
             TableKind::DeadLetters => "dead_letters",
+            TableKind::Tombstones => "tombstones",
         },
         "version_before": r.version_before,
         "version_after": r.version_after,
