@@ -102,9 +102,25 @@ pub fn run(g: &GlobalArgs, args: &DiffArgs) -> Result<Outcome> {
     let changes = trib_spec::diff::diff(&old.contract, &new.contract);
     let problem = trib_spec::diff::version_problem(&old.contract, &new.contract, &changes);
     let bump = trib_spec::diff::required_bump(&changes);
+    let breaking = changes.iter().any(|c| c.impact == Impact::Breaking);
+    // Whom a breaking change hurts: the old version's consumers (in the catalog) and the
+    // products built on it (in the project), when there is a project to ask.
+    let affected = if breaking {
+        impact(&g.project, &old.contract)
+    } else {
+        Affected::default()
+    };
     match args.format {
         OutputFormat::Json => {
             let doc = serde_json::json!({
+                "affects": {
+                    "consumers": affected.consumers.iter().map(|c| serde_json::json!({
+                        "consumer": c.consumer, "contact": c.contact, "purpose": c.purpose, "status": c.status,
+                    })).collect::<Vec<_>>(),
+                    "downstream": affected.downstream.iter().map(|d| serde_json::json!({
+                        "product": d.product, "major": d.major, "owner": d.owner, "direct": d.direct,
+                    })).collect::<Vec<_>>(),
+                },
                 "old": { "file": old.name, "product": old.contract.product.value.to_string(), "version": old.contract.version.value.to_string() },
                 "new": { "file": new.name, "product": new.contract.product.value.to_string(), "version": new.contract.version.value.to_string() },
                 "changes": changes,
@@ -114,13 +130,73 @@ pub fn run(g: &GlobalArgs, args: &DiffArgs) -> Result<Outcome> {
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
-        OutputFormat::Text => print!("{}", report(&old, &new, &changes, problem.as_deref())),
+        OutputFormat::Text => {
+            print!("{}", report(&old, &new, &changes, problem.as_deref()));
+            for c in &affected.consumers {
+                println!(
+                    "consumer affected: {} ({}, {}, {})",
+                    c.consumer, c.contact, c.purpose, c.status
+                );
+            }
+            for d in &affected.downstream {
+                println!(
+                    "downstream product affected: {} v{} (owner {}{})",
+                    d.product,
+                    d.major,
+                    d.owner,
+                    if d.direct { "" } else { ", indirect" }
+                );
+            }
+        }
     }
     Ok(if problem.is_some() {
         Outcome::Problems
     } else {
         Outcome::Ok
     })
+}
+
+/// Who a breaking change to a product version affects.
+#[derive(Default)]
+struct Affected {
+    consumers: Vec<trib_catalog::Consumer>,
+    downstream: Vec<super::lifecycle::Downstream>,
+}
+
+/// The consumers and downstream products of `contract`'s version, from the project at
+/// `dir` and its catalog; nothing when either is not there (two loose files).
+fn impact(dir: &Path, contract: &Contract) -> Affected {
+    let Ok(project) = super::project(dir) else {
+        return Affected::default();
+    };
+    let product = contract.product.value.to_string();
+    let downstream = super::lifecycle::downstream(&project, &product, contract.major());
+    // A read-only command does not make the embedded catalog; no file, no consumers.
+    let url = &project.settings.catalog.url;
+    if url
+        .strip_prefix("sqlite://")
+        .is_some_and(|path| !project.dir.join(path).exists())
+    {
+        return Affected {
+            consumers: Vec::new(),
+            downstream,
+        };
+    }
+    let consumers = super::runtime()
+        .ok()
+        .and_then(|rt| {
+            rt.block_on(async {
+                let catalog = trib_catalog::Catalog::open(&project.settings.catalog.url, &project.dir)
+                    .await
+                    .ok()?;
+                catalog.consumers(Some(&product)).await.ok()
+            })
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.major == contract.major() as i64)
+        .collect();
+    Affected { consumers, downstream }
 }
 
 /// The human report: one line per change, grouped by impact, then the verdict.

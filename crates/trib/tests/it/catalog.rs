@@ -59,6 +59,7 @@ fn apply_search_consumers_and_impact() {
     assert_eq!(list[0]["status"], "approved");
 
     // A breaking change within v1: refused, with whom it would hurt.
+    std::fs::write(ex.path("old-orders.yaml"), ex.read("products/orders/orders.yaml")).expect("copy");
     ex.edit(
         "products/orders/orders.yaml",
         "  - { name: customer_email, type: string, pii: true, classification: confidential }\n",
@@ -84,6 +85,26 @@ fn apply_search_consumers_and_impact() {
         "{}",
         run.stderr
     );
+    // `trib diff` tells the same.
+    let run = ex.trib(&["diff", "old-orders.yaml", "products/orders/orders.yaml"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    for expected in [
+        "consumer affected: bi-dashboard (bi@example.com, weekly revenue, approved)",
+        "downstream product affected: orders.daily_revenue v1 (owner orders-data-team)",
+        "downstream product affected: finance.monthly_revenue v1 (owner finance-data-team, indirect)",
+    ] {
+        assert!(run.stdout.contains(expected), "`{expected}` not in:\n{}", run.stdout);
+    }
+    let run = ex.trib(&[
+        "diff",
+        "old-orders.yaml",
+        "products/orders/orders.yaml",
+        "--format",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(doc["affects"]["consumers"][0]["consumer"], "bi-dashboard");
+    assert_eq!(doc["affects"]["downstream"].as_array().map(Vec::len), Some(2));
     // A compatible change with its minor version applies.
     ex.edit(
         "products/orders/orders.yaml",
