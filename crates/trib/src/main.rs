@@ -15,11 +15,6 @@ mod template;
 use clap::Parser;
 use std::process::ExitCode;
 
-// mimalloc, as datafusion-cli uses: query execution, ingest and the reading of large
-// projects allocate and free at a rate glibc's allocator serves slowly.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Outcome of a command that ran to the end.
 pub enum Outcome {
     Ok,
