@@ -16,17 +16,7 @@ source "$ROOT/bench/lib.sh"
 trib_binary
 scratch catalog-apply
 
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
-[[ -x "$pg_bin/initdb" ]] || { echo "PostgreSQL server binaries are missing: apt-get install postgresql" >&2; exit 2; }
-PG="$WORK/pg"
-mkdir -p "$PG"
-chmod 755 "$WORK"
-as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[[ $(id -u) == 0 ]] && chown postgres "$PG"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-as_pg "$pg_bin/initdb" -D "$PG/data" -U trib --auth=trust -E UTF8 >/dev/null
-as_pg "$pg_bin/pg_ctl" -D "$PG/data" -l "$PG/server.log" -w -o "-p $PORT -k $PG -c listen_addresses=127.0.0.1" start >/dev/null
-trap 'as_pg "$pg_bin/pg_ctl" -D "$PG/data" -m fast -w stop >/dev/null 2>&1 || true; cleanup' EXIT
+pg_cluster
 
 # A project: the example's settings and policies, N generated contracts in 20 domains
 # (bronze streams with checks, PII, access; a tenth of them silver models).

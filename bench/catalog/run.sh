@@ -20,17 +20,7 @@ BENCH="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/catalog_bench"
 
 scratch catalog
 
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
-[[ -x "$pg_bin/initdb" ]] || { echo "PostgreSQL server binaries are missing: apt-get install postgresql" >&2; exit 2; }
-PG="$WORK/pg"
-mkdir -p "$PG"
-chmod 755 "$WORK"
-as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[[ $(id -u) == 0 ]] && chown postgres "$PG"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-as_pg "$pg_bin/initdb" -D "$PG/data" -U trib --auth=trust -E UTF8 >/dev/null
-as_pg "$pg_bin/pg_ctl" -D "$PG/data" -l "$PG/server.log" -w -o "-p $PORT -k $PG -c listen_addresses=127.0.0.1" start >/dev/null
-trap 'as_pg "$pg_bin/pg_ctl" -D "$PG/data" -m fast -w stop >/dev/null 2>&1 || true; cleanup' EXIT
+pg_cluster
 
 TSV="$WORK/results.tsv"
 log "sqlite: $N products"
