@@ -91,7 +91,7 @@ fn load(dir: &Path) -> Scenario {
 }
 
 /// A fresh copy of the scenario's project in a temporary directory.
-fn project(s: &Scenario) -> (tempfile::TempDir, Project, Lake) {
+fn fresh(s: &Scenario) -> (tempfile::TempDir, Project, Lake) {
     let tmp = tempfile::tempdir().expect("tmp");
     for part in ["products", "models"] {
         copy_tree(&s.dir.join(part), &tmp.path().join(part));
@@ -232,7 +232,7 @@ impl trib_engine::CommitGate for KillOnce {
 
 async fn run_scenario(s: &Scenario) {
     // Batches, a run after each.
-    let (_a, project, lake) = project(s);
+    let (_a, project, lake) = fresh(s);
     let engine = Engine::new(lake.clone(), &project);
     for b in &s.batches {
         ingest(&lake, &project, &b.product, b.format, &b.body).await;
@@ -250,7 +250,7 @@ async fn run_scenario(s: &Scenario) {
     check(s, "replayed", &lake, &project).await;
 
     // Killed between read and commit, then restarted.
-    let (_b, project, lake) = project_again(s);
+    let (_b, project, lake) = fresh(s);
     let gate = std::sync::Arc::new(KillOnce::default());
     let mut killed = 0;
     for b in &s.batches {
@@ -268,7 +268,7 @@ async fn run_scenario(s: &Scenario) {
     check(s, "killed and restarted", &lake, &project).await;
 
     // One batch per product, in arrival order; one run.
-    let (_c, project, lake) = project_again(s);
+    let (_c, project, lake) = fresh(s);
     let mut order: Vec<(&str, Format)> = Vec::new();
     for b in &s.batches {
         if !order.iter().any(|(p, _)| *p == b.product) {
@@ -294,10 +294,6 @@ async fn run_scenario(s: &Scenario) {
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", s.name));
     check(s, "in one batch", &lake, &project).await;
-}
-
-fn project_again(s: &Scenario) -> (tempfile::TempDir, Project, Lake) {
-    project(s)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
