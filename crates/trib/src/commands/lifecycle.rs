@@ -216,15 +216,11 @@ pub(super) async fn plan(
 /// Products built on `product@v{major}`: those whose models read it (pinned to that
 /// major, or unpinned while it is the newest in the project), then theirs, and so on.
 pub(super) fn downstream(project: &Project, product: &str, major: u64) -> Vec<Downstream> {
-    let newest: HashMap<String, u64> = project.contracts().fold(HashMap::new(), |mut m, c| {
-        let e = m.entry(c.product.value.to_string()).or_insert(0);
-        *e = (*e).max(c.major());
-        m
-    });
+    // An input names its pinned major or the newest, as `trib lineage` resolves it.
     let reads = |c: &Contract, p: &str, m: u64| {
         c.inputs().iter().any(|i| {
             i.value.product.to_string() == p
-                && i.value.major.unwrap_or_else(|| newest.get(p).copied().unwrap_or(0)) == m
+                && super::lineage::input_contract(project, &i.value).is_some_and(|x| x.major() == m)
         })
     };
     let mut found: BTreeMap<(String, u64), Downstream> = BTreeMap::new();
