@@ -17,6 +17,7 @@
 //! `"orders.orders_raw@v1"` for a pinned major). This crate runs models; it does not
 //! ingest, serve or decide access.
 
+mod arrival;
 pub mod dag;
 pub mod functions;
 mod gate;

@@ -38,7 +38,16 @@ pub enum Outcome {
     /// A view: computed at query time, nothing stored.
     View,
     /// Written in table `version`: `rows` rows out of the run's SQL, from `read` input rows.
-    Committed { version: u64, rows: u64, read: u64 },
+    /// `late`: input rows later than the watermark (dead-lettered or merged, as the
+    /// contract says), or for an incremental model the closed windows recomputed for
+    /// late input (late updates). `duplicates`: input rows dropped as repeats of an event.
+    Committed {
+        version: u64,
+        rows: u64,
+        read: u64,
+        late: u64,
+        duplicates: u64,
+    },
 }
 
 /// Runs the models of one project.
@@ -49,6 +58,22 @@ pub struct Engine {
     gate: Option<Arc<dyn crate::CommitGate>>,
     /// Where OpenLineage run events go, and their namespace.
     lineage: Option<(Arc<dyn crate::openlineage::LineageSink>, String)>,
+}
+
+/// What a run wrote; see [`Outcome::Committed`].
+struct Written {
+    version: u64,
+    rows: u64,
+    read: u64,
+    late: u64,
+    duplicates: u64,
+}
+
+/// What a streaming model read of its stream input.
+struct StreamRead {
+    rows: u64,
+    late: u64,
+    duplicates: u64,
 }
 
 /// An input as this run reads it.
@@ -139,6 +164,118 @@ impl Engine {
             tombs.merge_txns(&deletes, &spec, &[]).await.map_err(Error::Lake)?;
         }
         Ok(kept)
+    }
+
+    /// Registers the stream input of an append or merge model: the rows that changed
+    /// since the last run (every row on a rebuild), after the model's arrival rules
+    /// (late events, duplicate event ids; see [`crate::arrival`]). Late rows the contract
+    /// dead-letters are written to the model's dead-letter table, once per input commit.
+    async fn register_stream(
+        &self,
+        ctx: &SessionContext,
+        contract: &Contract,
+        input: &InputState,
+        rebuild: bool,
+    ) -> Result<StreamRead> {
+        let product = contract.product.value.to_string();
+        let input_contract = self
+            .dag
+            .contract(&input.node)
+            .ok_or_else(|| Error::UnknownProduct(input.node.0.clone()))?;
+        let schema = Arc::new(input_contract.data_schema());
+        let Some(rules) = crate::arrival::Arrivals::new(contract, input_contract, &schema)? else {
+            let rows = register_changes(ctx, input, false).await?;
+            return Ok(StreamRead {
+                rows,
+                late: 0,
+                duplicates: 0,
+            });
+        };
+        // Arrival order is the input's commit order: a first run or a rebuild reads the
+        // whole feed when the table still has it (compaction and vacuum may have taken
+        // old files away). Version 0 of a product table is its empty creation.
+        let consumed = if rebuild { None } else { input.consumed };
+        let from_start = consumed.is_none() && input.version > 0;
+        let after = if from_start { Some(0) } else { consumed };
+        let (schema, batches) = match input.table.changes(after, input.version).await {
+            Ok(r) => r,
+            Err(e) if from_start => {
+                tracing::warn!(product = %product, input = %input.node.0, error = %e,
+                    "the input's change feed from version 0 is gone; late events and duplicates are judged in table order");
+                input.table.changes(None, input.version).await.map_err(Error::Lake)?
+            }
+            Err(e) => return Err(Error::Lake(e)),
+        };
+        let all = arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::arrow(&product, e))?;
+        let data: Vec<usize> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !CDF_COLUMNS.contains(&f.name().as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        let sorted = rules.sort(&input.table, consumed, all, &data).await?;
+        let late_rows: u64 = sorted.late.iter().map(|(b, _, _)| b.num_rows() as u64).sum();
+        if !sorted.late.is_empty() {
+            self.dead_letter_late(contract, input, &rules, sorted.late).await?;
+        }
+        if late_rows > 0 {
+            metrics::counter!(m::MODEL_LATE_ROWS, "product" => product.clone(), "policy" => "dead_letter")
+                .increment(late_rows);
+        }
+        if sorted.late_kept > 0 {
+            metrics::counter!(m::MODEL_LATE_ROWS, "product" => product.clone(), "policy" => "merge")
+                .increment(sorted.late_kept);
+        }
+        if sorted.duplicates > 0 {
+            metrics::counter!(m::MODEL_DUPLICATES, "product" => product.clone()).increment(sorted.duplicates);
+        }
+        let rows = register_batches(ctx, input, schema, vec![sorted.kept], false)?;
+        Ok(StreamRead {
+            rows,
+            late: late_rows + sorted.late_kept,
+            duplicates: sorted.duplicates,
+        })
+    }
+
+    /// Appends late rows to the model's dead-letter table. The commit records, per input,
+    /// the input version read up to, so rows of input commits already dead-lettered (by a
+    /// run that died before its own commit, or before a replay) are not written twice.
+    async fn dead_letter_late(
+        &self,
+        contract: &Contract,
+        input: &InputState,
+        rules: &crate::arrival::Arrivals,
+        late: Vec<(RecordBatch, u64, i64)>,
+    ) -> Result<()> {
+        let product = contract.product.value.to_string();
+        let mut dl = ProductTable::open_or_create(&self.lake, contract, TableKind::DeadLetters)
+            .await
+            .map_err(Error::Lake)?;
+        let app = format!("late:{}", app_id(&input.node));
+        let done = dl
+            .txn_version(&app)
+            .await
+            .map_err(Error::Lake)?
+            .and_then(|v| u64::try_from(v).ok());
+        let now = chrono::Utc::now().timestamp_micros();
+        let mut letters = Vec::new();
+        for (rows, version, watermark) in late {
+            if done.is_some_and(|d| version <= d) {
+                continue;
+            }
+            letters.push(rules.dead_letters(&rows, version, watermark, now)?);
+        }
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let batch =
+            arrow::compute::concat_batches(&letters[0].schema(), &letters).map_err(|e| Error::arrow(&product, e))?;
+        dl.append_txns(&batch, &[(app, input.version as i64)])
+            .await
+            .map_err(Error::Lake)?;
+        tracing::info!(product = %product, rows = batch.num_rows(), "late input rows dead-lettered");
+        Ok(())
     }
 
     pub fn with_gate(mut self, gate: Arc<dyn crate::CommitGate>) -> Self {
@@ -284,12 +421,20 @@ impl Engine {
             }
         };
         emit(crate::openlineage::Phase::Start);
-        let result: Result<(u64, u64, u64)> = async {
+        let result: Result<Written> = async {
             Ok(match model.materialized {
                 Materialization::Append | Materialization::Merge => {
                     // The first input is the stream; the others are references read whole.
                     let ctx = session();
-                    let read = register_changes(&ctx, &inputs[0], false).await?;
+                    let stream = self.register_stream(&ctx, &contract, &inputs[0], rebuild).await?;
+                    let read = stream.rows;
+                    let noted = |version, rows| Written {
+                        version,
+                        rows,
+                        read,
+                        late: stream.late,
+                        duplicates: stream.duplicates,
+                    };
                     for i in &inputs[1..] {
                         register_snapshot(&ctx, i).await?;
                     }
@@ -307,7 +452,7 @@ impl Engine {
                         let rows = batch.num_rows() as u64;
                         self.inspect(&contract, &batch).await?;
                         let v = target.overwrite_txns(&batch, None, &txns).await.map_err(Error::Lake)?;
-                        (v, rows, read)
+                        noted(v, rows)
                     } else if model.materialized == Materialization::Append {
                         let batch = conform(&contract, out, false).await?;
                         let rows = batch.num_rows() as u64;
@@ -316,7 +461,7 @@ impl Engine {
                             trib_lake::Appended::Committed { version, .. } => version,
                             _ => target.version().unwrap_or_default(),
                         };
-                        (v, rows, read)
+                        noted(v, rows)
                     } else {
                         let batch = latest_per_key(&ctx, &contract, out).await?;
                         let batch = self.tombstones(&contract, batch).await?;
@@ -328,7 +473,7 @@ impl Engine {
                         };
                         self.inspect(&contract, &batch).await?;
                         let v = target.merge_txns(&batch, &spec, &txns).await.map_err(Error::Lake)?;
-                        (v, rows, read)
+                        noted(v, rows)
                     }
                 }
                 Materialization::Incremental if inputs.iter().all(|i| i.consumed.is_some()) => {
@@ -347,15 +492,27 @@ impl Engine {
                     let rows = batch.num_rows() as u64;
                     self.inspect(&contract, &batch).await?;
                     let v = target.overwrite_txns(&batch, None, &txns).await.map_err(Error::Lake)?;
-                    (v, rows, read)
+                    Written {
+                        version: v,
+                        rows,
+                        read,
+                        late: 0,
+                        duplicates: 0,
+                    }
                 }
                 Materialization::View => unreachable!("views return early"),
             })
         }
         .await;
-        let (version, rows, read) = match result {
+        let Written {
+            version,
+            rows,
+            read,
+            late,
+            duplicates,
+        } = match result {
             Ok(r) => {
-                emit(crate::openlineage::Phase::Complete { rows: r.1 });
+                emit(crate::openlineage::Phase::Complete { rows: r.rows });
                 r
             }
             Err(e) => {
@@ -365,8 +522,14 @@ impl Engine {
         };
         metrics::histogram!(m::MODEL_RUN_SECONDS, "product" => product.clone()).record(started.elapsed().as_secs_f64());
         metrics::counter!(m::MODEL_ROWS_WRITTEN, "product" => product.clone()).increment(rows);
-        tracing::info!(product = %product, version, rows, read, "model run committed");
-        Ok(report(Outcome::Committed { version, rows, read }))
+        tracing::info!(product = %product, version, rows, read, late, duplicates, "model run committed");
+        Ok(report(Outcome::Committed {
+            version,
+            rows,
+            read,
+            late,
+            duplicates,
+        }))
     }
 
     /// An incremental model over event time: the windows (values of the contract's
@@ -379,7 +542,7 @@ impl Engine {
         inputs: &[InputState],
         sql: &str,
         txns: &[(String, i64)],
-    ) -> Result<(u64, u64, u64)> {
+    ) -> Result<Written> {
         let product = contract.product.value.to_string();
         let Some(window) = contract.event_time.as_ref().map(|e| e.value.clone()) else {
             return Err(Error::Model {
@@ -416,13 +579,20 @@ impl Engine {
                 trib_lake::Appended::Committed { version, .. } => version,
                 _ => target.version().unwrap_or_default(),
             };
-            return Ok((v, 0, read));
+            return Ok(Written {
+                version: v,
+                rows: 0,
+                read,
+                late: 0,
+                duplicates: 0,
+            });
         }
         let ctx = session();
         for i in inputs {
             register_snapshot(&ctx, i).await?;
         }
         let predicate = format!("\"{}\" IN ({})", window.replace('"', "\"\""), touched.join(", "));
+        let late = late_windows(contract, target, &window, &touched).await?;
         let out = run_sql(&ctx, &product, sql).await?;
         let only_touched = out.parse_sql_expr(&predicate).map_err(|e| Error::sql(&product, e))?;
         let out = out.filter(only_touched).map_err(|e| Error::sql(&product, e))?;
@@ -433,7 +603,17 @@ impl Engine {
             .overwrite_txns(&batch, Some(predicate), txns)
             .await
             .map_err(Error::Lake)?;
-        Ok((v, rows, read))
+        if late > 0 {
+            metrics::counter!(m::MODEL_LATE_WINDOWS, "product" => product.clone()).increment(late);
+            tracing::info!(product = %product, windows = late, "late input re-aggregated closed windows");
+        }
+        Ok(Written {
+            version: v,
+            rows,
+            read,
+            late,
+            duplicates: 0,
+        })
     }
 }
 
@@ -493,6 +673,18 @@ async fn register_changes(ctx: &SessionContext, input: &InputState, all_images: 
         .changes(input.consumed, input.version)
         .await
         .map_err(Error::Lake)?;
+    register_batches(ctx, input, schema, batches, all_images)
+}
+
+/// Registers change-feed rows as the input, without the feed's own columns: inserts and
+/// the new images of updates, and with `all_images` also old images and deletes.
+fn register_batches(
+    ctx: &SessionContext,
+    input: &InputState,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    all_images: bool,
+) -> Result<u64> {
     let mut kept = Vec::with_capacity(batches.len());
     for b in batches {
         let keep = b
@@ -712,6 +904,35 @@ fn without_deleted(product: &str, batch: RecordBatch) -> Result<RecordBatch> {
     let mut kept = arrow::compute::filter_record_batch(&batch, &keep).map_err(|e| Error::arrow(product, e))?;
     kept.remove_column(idx);
     Ok(kept)
+}
+
+/// How many of the `touched` windows were already closed: older than the target's
+/// watermark (its latest window minus the allowed lateness) before this run.
+async fn late_windows(contract: &Contract, target: &ProductTable, window: &str, touched: &[String]) -> Result<u64> {
+    let Some(w) = &contract.watermark else {
+        return Ok(0);
+    };
+    if target.version().is_none() {
+        return Ok(0);
+    }
+    let c = format!("\"{}\"", window.replace('"', "\"\""));
+    let sql = format!(
+        "SELECT count(DISTINCT {c}) AS n FROM t WHERE {c} IN ({}) AND {c} < (SELECT max({c}) FROM t) - INTERVAL '{} seconds'",
+        touched.join(", "),
+        w.allowed_lateness.as_secs()
+    );
+    let batches = target.query(&sql).await.map_err(Error::Lake)?;
+    let n = batches
+        .first()
+        .filter(|b| b.num_rows() > 0)
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// The distinct values of `column` in `df`, as SQL literals.

@@ -130,6 +130,7 @@ fn decode_contract(dec: &mut Decoder<'_>, root: &Node) -> Option<Contract> {
     let event_time = m
         .get("event_time")
         .and_then(|n| dec.string(n, "event_time", "occurred_at"));
+    let event_id = m.get("event_id").and_then(|n| dec.string(n, "event_id", "event_id"));
     let watermark = m.get("watermark").and_then(|n| decode_watermark(dec, n));
     let partition_by = m
         .get("partition_by")
@@ -180,6 +181,32 @@ fn decode_contract(dec: &mut Decoder<'_>, root: &Node) -> Option<Contract> {
             "remove `materialized`, or choose another layer",
         );
     }
+    if let (Some(Source::Model(model)), Some(w)) = (&source, &watermark) {
+        let streaming = matches!(model.materialized, Materialization::Append | Materialization::Merge);
+        let windowed = matches!(
+            model.materialized,
+            Materialization::Incremental | Materialization::FullRefresh
+        );
+        if windowed && w.late == LatePolicy::DeadLetter {
+            dec.error(
+                source_node.map_or(root.span, |n| n.span),
+                "contract::late-policy",
+                format!(
+                    "a `{}` model recomputes windows from its whole inputs, so it cannot dead-letter late events",
+                    model.materialized
+                ),
+                "set `late: dead_letter` on the stream product the events arrive in, and `late: reaggregate` here",
+            );
+        }
+        if streaming && w.late == LatePolicy::Reaggregate {
+            dec.error(
+                source_node.map_or(root.span, |n| n.span),
+                "contract::late-policy",
+                format!("a `{}` model has no windows to re-aggregate", model.materialized),
+                "use `late: merge` (keep late events) or `late: dead_letter`",
+            );
+        }
+    }
     if let Some(Source::Model(model)) = &source
         && model.materialized == Materialization::Merge
         && key.is_empty()
@@ -205,6 +232,7 @@ fn decode_contract(dec: &mut Decoder<'_>, root: &Node) -> Option<Contract> {
         key,
         sequence_by,
         event_time,
+        event_id,
         watermark,
         partition_by,
         cluster_by,
@@ -1031,6 +1059,20 @@ fn check_columns(dec: &mut Decoder<'_>, c: &Contract) {
                 s.value
             ),
             "use a timestamp or an increasing number (e.g. an LSN or version)",
+        );
+    }
+    if let Some(e) = &c.event_id
+        && let Some(t) = exists(dec, e, "event_id")
+        && (t.is_nested() || matches!(t, DataType::Float | DataType::Double))
+    {
+        dec.error(
+            e.span,
+            "contract::bad-event-id-type",
+            format!(
+                "`event_id` column `{}` has type `{t}`, which cannot identify an event",
+                e.value
+            ),
+            "use a string or integer column the producer sets once per event",
         );
     }
     if let Some(e) = &c.event_time

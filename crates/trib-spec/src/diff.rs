@@ -211,6 +211,19 @@ pub fn diff(old: &Contract, new: &Contract) -> Vec<Change> {
             new.event_time.as_ref().and_then(|s| new_at(s.span)),
         );
     }
+    if opt(&old.event_id) != opt(&new.event_id) {
+        d.push(
+            Impact::NonBreaking,
+            "event-id-changed",
+            "event_id",
+            format!(
+                "`event_id` changed from {:?} to {:?}; which rows count as duplicates changes",
+                opt(&old.event_id),
+                opt(&new.event_id)
+            ),
+            new.event_id.as_ref().and_then(|s| new_at(s.span)),
+        );
+    }
     if names(&old.cluster_by) != names(&new.cluster_by) {
         d.push(
             Impact::NonBreaking,

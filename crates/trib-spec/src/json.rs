@@ -48,6 +48,7 @@ pub fn contract_json(c: &Contract) -> Value {
         "source": source,
         "key": strings(&c.key),
         "sequence_by": c.sequence_by.as_ref().map(|s| s.value.clone()),
+        "event_id": c.event_id.as_ref().map(|s| s.value.clone()),
         "event_time": c.event_time.as_ref().map(|s| s.value.clone()),
         "watermark": c.watermark.as_ref().map(|w| json!({ "allowed_lateness": w.allowed_lateness.to_string(), "allowed_lateness_seconds": w.allowed_lateness.as_secs(), "late": w.late.as_str() })),
         "partition_by": c.partition_by.iter().map(ToString::to_string).collect::<Vec<_>>(),

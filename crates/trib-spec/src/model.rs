@@ -418,6 +418,9 @@ pub struct Contract {
     pub key: Vec<Spanned<String>>,
     pub sequence_by: Option<Spanned<String>>,
     pub event_time: Option<Spanned<String>>,
+    /// A column the producer sets once per event: repeats of an id within the watermark
+    /// horizon are duplicates, dropped by models reading the product's changes.
+    pub event_id: Option<Spanned<String>>,
     pub watermark: Option<Watermark>,
     pub partition_by: Vec<Partition>,
     pub cluster_by: Vec<Spanned<String>>,

@@ -41,6 +41,7 @@ const CUSTOM_FIELDS: &[&str] = &[
     "source",
     "sequence_by",
     "event_time",
+    "event_id",
     "watermark",
     "partition_by",
     "cluster_by",
@@ -810,6 +811,7 @@ fn field_rank(field: &str) -> usize {
         "key",
         "sequence_by",
         "event_time",
+        "event_id",
         "watermark",
         "partition_by",
         "cluster_by",
@@ -1082,7 +1084,7 @@ impl<'s> Importer<'s> {
         if !key.is_empty() {
             d.set("key", Yaml::strings(key), schema_origin.clone());
         }
-        for field in ["sequence_by", "event_time", "watermark"] {
+        for field in ["sequence_by", "event_time", "event_id", "watermark"] {
             if let Some((v, o)) = from_custom(field) {
                 d.set(field, Yaml::from_json(v), o.clone());
             }

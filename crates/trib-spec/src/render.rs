@@ -144,6 +144,9 @@ pub(crate) fn contract_fields(c: &Contract) -> Vec<(&'static str, Yaml)> {
     if let Some(e) = &c.event_time {
         f.push(("event_time", Yaml::str(&e.value)));
     }
+    if let Some(e) = &c.event_id {
+        f.push(("event_id", Yaml::str(&e.value)));
+    }
     if let Some(w) = &c.watermark {
         let mut m = vec![("allowed_lateness", Yaml::str(w.allowed_lateness.to_string()))];
         if w.late != LatePolicy::Merge {

@@ -2,15 +2,21 @@
 //! `models/`, optional `trib.toml`), the input events in arrival order
 //! (`input/NN-<product>.<ndjson|debezium>`, one file a batch) and the expected contents of
 //! products (`expected/<product>.csv`: a header, then one row a line, values as SQL
-//! casts them to text, empty for NULL, in any order).
+//! casts them to text, empty for NULL, in any order). `expected/<product>.dead_letters.csv`
+//! holds chosen columns of the product's dead-letter table.
 //!
-//! Every scenario runs four ways, and each must end with the expected tables:
+//! Every scenario runs five ways, and each must end with the expected tables:
 //! - batches: each input file ingested in its turn, every model run after it;
 //! - restart: the same, but each model's first commit is stopped after it read its
 //!   input (as a process killed between read and commit would leave it), and a new
 //!   engine takes over, as a restarted process would;
+//! - one run: each input file ingested in its turn, the models run once at the end;
 //! - one batch: each product's inputs ingested at once (in arrival order), models run once;
 //! - replay: after the batches, every model rebuilt from bronze version 0.
+//!
+//! A model's watermark moves per input commit (as Spark's moves per micro-batch), so
+//! when every event arrives in one commit, none of them is late: a scenario about
+//! model-level lateness says what the one-batch way ends with in `expected-one-batch/`.
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,6 +45,25 @@ struct Scenario {
     batches: Vec<Batch>,
     /// Product → (header, rows as sorted lines).
     expected: BTreeMap<String, (String, Vec<String>)>,
+    /// What the one-batch way ends with, where it differs.
+    expected_one_batch: Option<BTreeMap<String, (String, Vec<String>)>>,
+}
+
+fn expectations(name: &str, dir: &Path) -> BTreeMap<String, (String, Vec<String>)> {
+    let mut expected = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{name}: {}: {e}", dir.display())) {
+        let p = e.expect("entry").path();
+        let product = p.file_stem().expect("stem").to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&p).expect("expected");
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let header = lines
+            .next()
+            .unwrap_or_else(|| panic!("{name}: `{}` has no header", p.display()));
+        let mut rows: Vec<String> = lines.map(str::to_string).collect();
+        rows.sort();
+        expected.insert(product, (header.to_string(), rows));
+    }
+    expected
 }
 
 fn load(dir: &Path) -> Scenario {
@@ -69,24 +94,15 @@ fn load(dir: &Path) -> Scenario {
             }
         })
         .collect();
-    let mut expected = BTreeMap::new();
-    for e in std::fs::read_dir(dir.join("expected")).unwrap_or_else(|e| panic!("{name}: expected/: {e}")) {
-        let p = e.expect("entry").path();
-        let product = p.file_stem().expect("stem").to_string_lossy().to_string();
-        let text = std::fs::read_to_string(&p).expect("expected");
-        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-        let header = lines
-            .next()
-            .unwrap_or_else(|| panic!("{name}: `{}` has no header", p.display()));
-        let mut rows: Vec<String> = lines.map(str::to_string).collect();
-        rows.sort();
-        expected.insert(product, (header.to_string(), rows));
-    }
+    let expected = expectations(&name, &dir.join("expected"));
+    let one = dir.join("expected-one-batch");
+    let expected_one_batch = one.exists().then(|| expectations(&name, &one));
     Scenario {
         name,
         dir: dir.to_path_buf(),
         batches,
         expected,
+        expected_one_batch,
     }
 }
 
@@ -167,7 +183,11 @@ async fn run_models(engine: &Engine) -> Result<(), String> {
 
 /// A product's rows as sorted text lines, columns in the expected header's order.
 async fn table(lake: &Lake, project: &Project, product: &str, header: &str) -> Vec<String> {
-    let t = ProductTable::open_or_create(lake, contract(project, product), TableKind::Data)
+    let (product, kind) = match product.strip_suffix(".dead_letters") {
+        Some(p) => (p, TableKind::DeadLetters),
+        None => (product, TableKind::Data),
+    };
+    let t = ProductTable::open_or_create(lake, contract(project, product), kind)
         .await
         .expect("table");
     let columns: Vec<String> = header
@@ -205,7 +225,11 @@ async fn table(lake: &Lake, project: &Project, product: &str, header: &str) -> V
 }
 
 async fn check(s: &Scenario, how: &str, lake: &Lake, project: &Project) {
-    for (product, (header, want)) in &s.expected {
+    let expected = match (how, &s.expected_one_batch) {
+        ("in one batch", Some(e)) => e,
+        _ => &s.expected,
+    };
+    for (product, (header, want)) in expected {
         let got = table(lake, project, product, header).await;
         assert_eq!(
             &got, want,
@@ -266,6 +290,16 @@ async fn run_scenario(s: &Scenario) {
     }
     assert!(killed > 0, "{}: no run was stopped before its commit", s.name);
     check(s, "killed and restarted", &lake, &project).await;
+
+    // The same commits, one run at the end.
+    let (_d, project, lake) = fresh(s);
+    for b in &s.batches {
+        ingest(&lake, &project, &b.product, b.format, &b.body).await;
+    }
+    run_models(&Engine::new(lake.clone(), &project))
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+    check(s, "in one run", &lake, &project).await;
 
     // One batch per product, in arrival order; one run.
     let (_c, project, lake) = fresh(s);

@@ -237,6 +237,26 @@ fn field_values_are_validated() {
         ),
         (GOOD.replace("layer: silver", "layer: bronze"), "contract::bronze-model"),
         (
+            GOOD.replace("allowed_lateness: 5m }", "allowed_lateness: 5m, late: reaggregate }"),
+            "contract::late-policy",
+        ),
+        (
+            GOOD.replace("materialized: merge", "materialized: incremental")
+                .replace("allowed_lateness: 5m }", "allowed_lateness: 5m, late: dead_letter }"),
+            "contract::late-policy",
+        ),
+        (
+            GOOD.replace("event_time: occurred_at\n", "event_time: occurred_at\nevent_id: ref\n"),
+            "contract::unknown-column",
+        ),
+        (
+            GOOD.replace(
+                "event_time: occurred_at\n",
+                "event_time: occurred_at\nevent_id: items\n",
+            ),
+            "contract::bad-event-id-type",
+        ),
+        (
             GOOD.replace("event_time: occurred_at\n", ""),
             "contract::watermark-without-event-time",
         ),

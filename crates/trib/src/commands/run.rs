@@ -97,8 +97,15 @@ pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool
                         let what = match &r.outcome {
                             RunOutcome::UpToDate => "up to date".to_string(),
                             RunOutcome::View => "view (computed at query time)".to_string(),
-                            RunOutcome::Committed { version, rows, read } => {
-                                format!("{rows} rows from {read} input rows, table version {version}")
+                            RunOutcome::Committed { version, rows, read, late, duplicates } => {
+                                let mut notes = String::new();
+                                if *duplicates > 0 {
+                                    notes.push_str(&format!(", {duplicates} duplicates dropped"));
+                                }
+                                if *late > 0 {
+                                    notes.push_str(&format!(", {late} late"));
+                                }
+                                format!("{rows} rows from {read} input rows{notes}, table version {version}")
                             }
                         };
                         bar.suspend(|| eprintln!("{:<28} {what} ({seconds:.2}s)", label(node)));
@@ -108,8 +115,8 @@ pub fn run(g: &GlobalArgs, select: &[String], format: OutputFormat, replay: bool
                         "outcome": match r.outcome {
                             RunOutcome::UpToDate => serde_json::json!({"status": "up_to_date"}),
                             RunOutcome::View => serde_json::json!({"status": "view"}),
-                            RunOutcome::Committed { version, rows, read } =>
-                                serde_json::json!({"status": "committed", "version": version, "rows": rows, "read": read}),
+                            RunOutcome::Committed { version, rows, read, late, duplicates } =>
+                                serde_json::json!({"status": "committed", "version": version, "rows": rows, "read": read, "late": late, "duplicates": duplicates}),
                         },
                     })));
                 }

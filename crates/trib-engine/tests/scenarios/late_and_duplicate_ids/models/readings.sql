@@ -1,0 +1,1 @@
+SELECT reading_id, device, at, celsius FROM iot.readings_raw
