@@ -64,8 +64,10 @@ pub async fn columns(dag: &Dag, project_dir: &std::path::Path, model: &Node) -> 
     let trib_spec::Source::Model(m) = &contract.source else {
         return Err(Error::NotAModel(model.0.clone()));
     };
-    let path = project_dir.join(&m.transform.value);
-    let sql = std::fs::read_to_string(&path).map_err(|source| Error::Io { path, source })?;
+    let sql = m.read_sql(project_dir).map_err(|source| Error::Io {
+        path: project_dir.join(&m.transform.value),
+        source,
+    })?;
     let ctx = SessionContext::new();
     crate::functions::register(&ctx);
     for input in dag.inputs(model) {

@@ -382,9 +382,8 @@ impl Engine {
         if !rebuild && inputs.iter().all(|i| i.consumed == Some(i.version)) {
             return Ok(report(Outcome::UpToDate));
         }
-        let sql_path = self.dir.join(&model.transform.value);
-        let sql = std::fs::read_to_string(&sql_path).map_err(|source| Error::Io {
-            path: sql_path.clone(),
+        let sql = model.read_sql(&self.dir).map_err(|source| Error::Io {
+            path: self.dir.join(&model.transform.value),
             source,
         })?;
         let txns: Vec<(String, i64)> = inputs.iter().map(|i| (i.app_id(), i.version as i64)).collect();
@@ -480,18 +479,31 @@ impl Engine {
                     self.replace_windows(&contract, &mut target, &inputs, &sql, &txns)
                         .await?
                 }
-                // Incremental models are built whole on their first run.
+                // Incremental models are built whole on their first run. Windows before
+                // an input's retention cutoff were computed from rows since expired: a
+                // rebuild keeps them as they are.
                 Materialization::Incremental | Materialization::FullRefresh => {
                     let ctx = session();
                     let mut read = 0;
                     for i in &inputs {
                         read += register_snapshot(&ctx, i).await?;
                     }
-                    let out = run_sql(&ctx, &product, &sql).await?;
+                    let mut out = run_sql(&ctx, &product, &sql).await?;
+                    let mut replace = None;
+                    if model.materialized == Materialization::Incremental
+                        && let Some(kept) = kept_windows(&contract, &inputs).await?
+                    {
+                        let only = out.parse_sql_expr(&kept).map_err(|e| Error::sql(&product, e))?;
+                        out = out.filter(only).map_err(|e| Error::sql(&product, e))?;
+                        replace = Some(kept);
+                    }
                     let batch = conform(&contract, out, false).await?;
                     let rows = batch.num_rows() as u64;
                     self.inspect(&contract, &batch).await?;
-                    let v = target.overwrite_txns(&batch, None, &txns).await.map_err(Error::Lake)?;
+                    let v = target
+                        .overwrite_txns(&batch, replace, &txns)
+                        .await
+                        .map_err(Error::Lake)?;
                     Written {
                         version: v,
                         rows,
@@ -591,7 +603,10 @@ impl Engine {
         for i in inputs {
             register_snapshot(&ctx, i).await?;
         }
-        let predicate = format!("\"{}\" IN ({})", window.replace('"', "\"\""), touched.join(", "));
+        let mut predicate = format!("\"{}\" IN ({})", window.replace('"', "\"\""), touched.join(", "));
+        if let Some(kept) = kept_windows(contract, inputs).await? {
+            predicate = format!("{predicate} AND {kept}");
+        }
         let late = late_windows(contract, target, &window, &touched).await?;
         let out = run_sql(&ctx, &product, sql).await?;
         let only_touched = out.parse_sql_expr(&predicate).map_err(|e| Error::sql(&product, e))?;
@@ -904,6 +919,26 @@ fn without_deleted(product: &str, batch: RecordBatch) -> Result<RecordBatch> {
     let mut kept = arrow::compute::filter_record_batch(&batch, &keep).map_err(|e| Error::arrow(product, e))?;
     kept.remove_column(idx);
     Ok(kept)
+}
+
+/// For an incremental model over inputs that expired rows by retention: the predicate
+/// of the windows that can be recomputed (those starting at or after the latest cutoff
+/// of any input), or `None` when no input expired anything.
+async fn kept_windows(contract: &Contract, inputs: &[InputState]) -> Result<Option<String>> {
+    let mut cutoff = None;
+    for i in inputs {
+        cutoff = cutoff.max(i.table.expired_before().await.map_err(Error::Lake)?);
+    }
+    let (Some(c), Some(window)) = (cutoff, contract.event_time.as_ref()) else {
+        return Ok(None);
+    };
+    let at = chrono::DateTime::from_timestamp_micros(c)
+        .ok_or_else(|| Error::Internal(format!("retention cutoff {c} is not a time")))?;
+    Ok(Some(format!(
+        "\"{}\" >= '{}'",
+        window.value.replace('"', "\"\""),
+        at.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+    )))
 }
 
 /// How many of the `touched` windows were already closed: older than the target's

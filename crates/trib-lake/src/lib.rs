@@ -16,6 +16,7 @@
 
 mod cdf;
 mod error;
+mod expire;
 mod location;
 mod maintain;
 mod partition;
@@ -24,9 +25,11 @@ mod table;
 mod txns;
 
 pub use error::{Error, Result};
+pub use expire::{EXPIRED_BEFORE, Expired};
 pub use location::Lake;
 pub use maintain::{
-    MaintainOptions, MaintenanceReport, Rewrite, Step, ZOrder, compact, compact_product, maintain, open_existing,
+    MaintainOptions, MaintenanceReport, Retention, Rewrite, Step, ZOrder, compact, compact_product, maintain,
+    open_existing,
 };
 pub use partition::partition_columns;
 pub use provider::rechecked;

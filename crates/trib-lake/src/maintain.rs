@@ -2,11 +2,15 @@
 //! small commits.
 //!
 //! ```text
-//!   compact ─► z-order (cluster_by) ─► checkpoint ─► clean expired log ─► vacuum
-//!   small files   co-locate rows        one parquet     old commit JSON     data files removed
-//!   into large    for data skipping     file for the    past the log        longer ago than the
-//!   ones                                log state       retention           deleted-file retention
+//!   expire ─► compact ─► z-order (cluster_by) ─► checkpoint ─► clean expired log ─► vacuum
+//!   rows past   small files   co-locate rows        one parquet     old commit JSON     data files removed
+//!   the         into large    for data skipping     file for the    past the log        longer ago than the
+//!   retention   ones                                log state       retention           deleted-file retention
 //! ```
+//!
+//! Expiry deletes the rows whose event time is older than the contract keeps them (the
+//! `raw` tier's retention when the contract declares tiers, else `retention`); see
+//! [`crate::expire`] for how models and rebuilds tell it from other deletes.
 //!
 //! Compaction and Z-order rewrite files but change no rows (`dataChange: false`): readers,
 //! time travel and the txn actions of idempotent appends are unaffected. Only vacuum
@@ -38,6 +42,7 @@ const HISTORY_DEPTH: usize = 100;
 /// The steps of [`maintain`], in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    Expire,
     Compact,
     ZOrder,
     Checkpoint,
@@ -46,7 +51,8 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 5] = [
+    pub const ALL: [Step; 6] = [
+        Step::Expire,
         Step::Compact,
         Step::ZOrder,
         Step::Checkpoint,
@@ -57,6 +63,7 @@ impl Step {
     /// Stable lowercase name, for reports and logs.
     pub fn as_str(self) -> &'static str {
         match self {
+            Step::Expire => "expire",
             Step::Compact => "compact",
             Step::ZOrder => "z-order",
             Step::Checkpoint => "checkpoint",
@@ -81,6 +88,32 @@ pub struct MaintainOptions<'a> {
     pub clock: &'a dyn Clock,
     /// Called as each step starts.
     pub progress: &'a mut dyn FnMut(Step),
+    /// Rows to expire; `None` keeps every row.
+    pub retention: Option<Retention>,
+}
+
+/// Which rows a product keeps: those whose `column` (its event time) is no older than
+/// `keep`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    pub column: String,
+    pub keep: std::time::Duration,
+}
+
+impl Retention {
+    /// The retention of a product's data table: the `raw` tier's when the contract has
+    /// tiers, else `retention`; none without an `event_time` to judge rows by.
+    pub fn of(contract: &Contract) -> Option<Self> {
+        let column = contract.event_time.as_ref()?.value.clone();
+        let keep = match contract.tiers.first() {
+            Some(t) if t.resolution.is_none() => t.retention,
+            _ => contract.retention?,
+        };
+        Some(Self {
+            column,
+            keep: std::time::Duration::from_secs(keep.as_secs()),
+        })
+    }
 }
 
 /// Files replaced by a rewrite (compaction or Z-order).
@@ -121,11 +154,13 @@ pub enum ZOrder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MaintenanceReport {
     pub dry_run: bool,
+    /// Rows removed for being older than the retention (in a dry run: that would be).
+    pub expired: Option<crate::Expired>,
     pub version_before: Option<u64>,
     pub version_after: Option<u64>,
     /// Rows before and after, from the file statistics in the log (no data is read);
     /// `None` when a file has no statistics (e.g. written by an engine that skips them).
-    /// Maintenance never changes them.
+    /// Only expiry changes them.
     pub rows_before: Option<u64>,
     pub rows_after: Option<u64>,
     pub compaction: Rewrite,
@@ -185,6 +220,7 @@ pub async fn maintain(
         dry_run,
         clock,
         progress,
+        retention,
     } = opts;
     // One "now" for the whole run, so every step judges retention alike.
     let now = clock.now_millis();
@@ -200,6 +236,16 @@ pub async fn maintain(
     };
     let version_before = table.version();
     let rows_before = rows(table.delta());
+
+    progress(Step::Expire);
+    let expired = match retention {
+        Some(r) => {
+            let keep = i64::try_from(r.keep.as_millis()).unwrap_or(i64::MAX / 1000);
+            let before = now.saturating_sub(keep).saturating_mul(1000);
+            Some(table.expire(&r.column, before, dry_run).await?)
+        }
+        None => None,
+    };
 
     progress(Step::Compact);
     let compaction = if dry_run {
@@ -258,6 +304,7 @@ pub async fn maintain(
 
     Ok(MaintenanceReport {
         dry_run,
+        expired,
         version_before,
         version_after: table.version(),
         rows_before,

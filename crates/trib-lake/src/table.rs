@@ -203,6 +203,11 @@ impl ProductTable {
             })
     }
 
+    /// The table's name in messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn delta(&self) -> &DeltaTable {
         &self.table
     }
@@ -336,7 +341,8 @@ impl ProductTable {
     /// The rows that changed in the versions after `after` up to `upto`, from the change
     /// data feed, with `_change_type` (`insert`, `update_preimage`, `update_postimage`,
     /// `delete`), `_commit_version` and `_commit_timestamp`. Without `after`, every row
-    /// of version `upto` as an insert.
+    /// of version `upto` as an insert. Rows removed by retention are not changes
+    /// ([`crate::expire`]): expiry commits are left out.
     pub async fn changes(&self, after: Option<u64>, upto: u64) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let ctx = SessionContext::new();
         let Some(after) = after else {
@@ -364,7 +370,59 @@ impl ProductTable {
         let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
             .await
             .map_err(|source| self.query_err(source))?;
+        let batches = self.without_expiries(batches).await?;
         Ok((schema, batches))
+    }
+
+    /// `batches` of the change feed without the rows of expiry commits. Only commits that
+    /// deleted rows are looked at.
+    async fn without_expiries(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        use deltalake::arrow::array::{Array, AsArray};
+        use deltalake::arrow::datatypes::Int64Type;
+        let columns = |b: &RecordBatch| {
+            Some((
+                b.column_by_name("_change_type")?.as_string_opt::<i32>()?.clone(),
+                b.column_by_name("_commit_version")?
+                    .as_primitive_opt::<Int64Type>()?
+                    .clone(),
+            ))
+        };
+        let mut deleting = std::collections::BTreeSet::new();
+        for b in &batches {
+            if let Some((kinds, versions)) = columns(b) {
+                for i in 0..b.num_rows() {
+                    if kinds.is_valid(i) && kinds.value(i) == "delete" {
+                        deleting.insert(versions.value(i));
+                    }
+                }
+            }
+        }
+        if deleting.is_empty() {
+            return Ok(batches);
+        }
+        let expiries = crate::expire::expiry_commits(&self.table, deleting)
+            .await
+            .map_err(|source| self.err(Operation::Read, source))?;
+        if expiries.is_empty() {
+            return Ok(batches);
+        }
+        let mut out = Vec::with_capacity(batches.len());
+        for b in batches {
+            let Some((_, versions)) = columns(&b) else {
+                out.push(b);
+                continue;
+            };
+            let keep = deltalake::arrow::array::BooleanArray::from_iter(
+                (0..b.num_rows()).map(|i| Some(!expiries.contains(&versions.value(i)))),
+            );
+            out.push(
+                deltalake::arrow::compute::filter_record_batch(&b, &keep).map_err(|source| Error::Arrow {
+                    table: self.name.clone(),
+                    source,
+                })?,
+            );
+        }
+        Ok(out)
     }
 
     /// Replaces the rows matching `replace_where` (all rows without it) by `batch`, in one

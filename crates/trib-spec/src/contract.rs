@@ -265,13 +265,14 @@ fn decode_source(dec: &mut Decoder<'_>, n: &Node, layer: Option<Layer>) -> Optio
     let mut m = dec.map(n, "source", "{ kind: http }")?;
     let inputs = m.get("inputs");
     let transform = m.get("transform");
+    let inline = m.get("sql");
     let materialized = m.get("materialized");
     let kind = m.get("kind");
     let format = m.get("format");
     let topic = m.get("topic");
     m.finish(dec);
 
-    if inputs.is_some() || transform.is_some() {
+    if inputs.is_some() || transform.is_some() || inline.is_some() {
         if let Some(k) = kind {
             dec.error(
                 k.span,
@@ -296,9 +297,26 @@ fn decode_source(dec: &mut Decoder<'_>, n: &Node, layer: Option<Layer>) -> Optio
                 Vec::new()
             }
         };
-        let transform = match transform {
-            Some(t) => dec.string(t, "source.transform", "models/orders.sql")?,
-            None => {
+        let (transform, sql) = match (transform, inline) {
+            (Some(t), None) => (dec.string(t, "source.transform", "models/orders.sql")?, None),
+            (None, Some(q)) => {
+                let text = dec.string(q, "source.sql", "SELECT * FROM orders.orders_raw")?;
+                let label = Spanned {
+                    value: INLINE_SQL.to_string(),
+                    span: text.span,
+                };
+                (label, Some(text.value))
+            }
+            (Some(t), Some(_)) => {
+                dec.error(
+                    t.span,
+                    "contract::source-mixed",
+                    "`source` has both a `transform` file and inline `sql`",
+                    "keep one: `transform: models/<name>.sql`, or the query itself under `sql:`",
+                );
+                return None;
+            }
+            (None, None) => {
                 dec.error(
                     n.span,
                     "contract::missing-field",
@@ -319,6 +337,7 @@ fn decode_source(dec: &mut Decoder<'_>, n: &Node, layer: Option<Layer>) -> Optio
         return Some(Source::Model(ModelSource {
             inputs,
             transform,
+            sql,
             materialized,
         }));
     }
@@ -986,6 +1005,20 @@ fn decode_tiers(dec: &mut Decoder<'_>, n: &Node) -> Vec<Tier> {
         let retention = m
             .require(dec, "retention", "90d")
             .and_then(|n| dec.duration(n, "retention", "90d"));
+        let product = m.get("product").and_then(|n| {
+            let s = dec.string(n, "tiers[].product", "iot.readings_1m")?;
+            match s.value.parse::<ProductName>() {
+                Ok(p) => Some(Spanned::new(p, s.span)),
+                Err(e) => {
+                    dec.error(s.span, "contract::bad-product", e.to_string(), ProductNameError::HINT);
+                    None
+                }
+            }
+        });
+        let group_by = m
+            .get("group_by")
+            .map(|n| dec.string_list(n, "tiers[].group_by", "[device_id, site]"))
+            .unwrap_or_default();
         m.finish(dec);
         let (Some(resolution), Some(retention)) = (resolution, retention) else {
             continue;
@@ -1005,9 +1038,20 @@ fn decode_tiers(dec: &mut Decoder<'_>, n: &Node) -> Vec<Tier> {
                 );
             }
         }
+        if resolution.is_none() && (product.is_some() || !group_by.is_empty()) {
+            dec.error(
+                item.span,
+                "contract::bad-tiers",
+                "the `raw` tier is this product itself: it takes no `product` or `group_by`",
+                "name products and groupings on the downsampled tiers",
+            );
+        }
         tiers.push(Tier {
             resolution,
             retention: retention.value,
+            product,
+            group_by,
+            span: item.span,
         });
     }
     tiers

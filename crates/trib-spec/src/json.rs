@@ -13,6 +13,7 @@ pub fn contract_json(c: &Contract) -> Value {
             "kind": "model",
             "inputs": m.inputs.iter().map(|i| i.value.to_string()).collect::<Vec<_>>(),
             "transform": m.transform.value,
+            "sql": m.sql,
             "materialized": m.materialized.as_str(),
         }),
     };
@@ -63,7 +64,7 @@ pub fn contract_json(c: &Contract) -> Value {
         "access": c.access.iter().map(|g| json!({ "role": g.role.value, "level": g.level.as_str(), "row_filter": g.row_filter.as_ref().map(|f| f.value.clone()) })).collect::<Vec<_>>(),
         "quality": quality,
         "retention": duration(c.retention),
-        "tiers": c.tiers.iter().map(|t| json!({ "resolution": t.resolution.map_or_else(|| "raw".to_string(), |r| r.to_string()), "retention": t.retention.to_string(), "retention_seconds": t.retention.as_secs() })).collect::<Vec<_>>(),
+        "tiers": c.tiers.iter().map(|t| json!({ "resolution": t.resolution.map_or_else(|| "raw".to_string(), |r| r.to_string()), "retention": t.retention.to_string(), "retention_seconds": t.retention.as_secs(), "product": t.product.as_ref().map(|p| p.value.to_string()), "group_by": t.group_by.iter().map(|g| g.value.clone()).collect::<Vec<_>>() })).collect::<Vec<_>>(),
     })
 }
 

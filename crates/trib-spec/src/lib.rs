@@ -20,6 +20,7 @@ pub mod project;
 pub mod render;
 pub mod schema;
 pub mod sql;
+pub mod tiers;
 pub mod types;
 pub mod yaml;
 

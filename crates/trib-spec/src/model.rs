@@ -176,9 +176,25 @@ pub struct StreamSource {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSource {
     pub inputs: Vec<Spanned<InputRef>>,
-    /// Path of the SQL file, relative to the project directory.
+    /// Path of the SQL file, relative to the project directory; [`INLINE_SQL`] when the
+    /// query is written in the contract (`sql`).
     pub transform: Spanned<String>,
+    /// The query, when the contract holds it (`source.sql`) rather than a file.
+    pub sql: Option<String>,
     pub materialized: Materialization,
+}
+
+/// The `transform` of a model whose SQL is in its contract.
+pub const INLINE_SQL: &str = "(inline sql)";
+
+impl ModelSource {
+    /// The model's SQL: inline, or read from its file under the project directory `dir`.
+    pub fn read_sql(&self, dir: &std::path::Path) -> std::io::Result<String> {
+        match &self.sql {
+            Some(q) => Ok(q.clone()),
+            None => std::fs::read_to_string(dir.join(&self.transform.value)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -389,10 +405,27 @@ impl CheckKind {
 }
 
 /// One retention tier: data at `resolution` (None = every event) kept for `retention`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Tier {
+    /// `None` for `raw`: the product itself, at full resolution.
     pub resolution: Option<Duration>,
     pub retention: Duration,
+    /// The product holding this tier, when the team wrote it; otherwise Tributary
+    /// generates `<product>_<resolution>` ([`crate::tiers`]).
+    pub product: Option<Spanned<ProductName>>,
+    /// Columns a generated tier groups by (default: the key, else the string columns).
+    pub group_by: Vec<Spanned<String>>,
+    pub span: crate::yaml::NodeSpan,
+}
+
+/// Like [`Spanned`], a tier equals another written elsewhere in the file.
+impl PartialEq for Tier {
+    fn eq(&self, other: &Self) -> bool {
+        self.resolution == other.resolution
+            && self.retention == other.retention
+            && self.product == other.product
+            && self.group_by == other.group_by
+    }
 }
 
 /// Where the owning team is reached.

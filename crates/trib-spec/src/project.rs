@@ -2,7 +2,6 @@
 //! and the checks that span products (inputs, cycles, SQL relations, roles).
 
 use crate::contract::{ContractFile, parse_contract};
-use crate::decode::Spanned;
 use crate::model::{CheckKind, Contract, ProductName, Source as ProductSource};
 use crate::sql::{self, ModelQuery, ModelSqlError};
 use crate::yaml::{NodeSpan, Source};
@@ -91,6 +90,11 @@ pub fn load_project_with(dir: &Path, settings: Settings) -> Project {
             }
             Err(d) => diagnostics.push(d),
         }
+    }
+    for (text, file) in crate::tiers::generate(&files) {
+        sources.insert(file.source.name.clone(), text);
+        diagnostics.extend(file.diagnostics.clone());
+        files.push(file);
     }
     let mut project = Project {
         dir: dir.to_path_buf(),
@@ -331,7 +335,7 @@ fn check_project(project: &mut Project, diags: &mut Diagnostics) {
         }
         // Model SQL.
         if let ProductSource::Model(m) = &c.source
-            && let Some(q) = check_model_sql(&project.dir, file, c, &m.transform, &mut sql_sources, diags)
+            && let Some(q) = check_model_sql(&project.dir, file, c, m, &mut sql_sources, diags)
         {
             models.insert((c.product.value.clone(), c.major()), q);
         }
@@ -339,19 +343,24 @@ fn check_project(project: &mut Project, diags: &mut Diagnostics) {
     project.models = models;
     project.sources.extend(sql_sources);
     check_cycles(project, diags);
+    crate::tiers::check(project, diags);
 }
 
 fn check_model_sql(
     dir: &Path,
     file: &ContractFile,
     c: &Contract,
-    transform: &Spanned<String>,
+    model: &crate::model::ModelSource,
     sources: &mut BTreeMap<String, String>,
     diags: &mut Diagnostics,
 ) -> Option<ModelQuery> {
-    let path = dir.join(&transform.value);
-    let sql_name = transform.value.trim_start_matches("./").to_string();
-    let text = match std::fs::read_to_string(&path) {
+    let transform = &model.transform;
+    let sql_name = match &model.sql {
+        // Inline SQL is shown under its contract's name.
+        Some(_) => format!("{} (sql)", file.source.name),
+        None => transform.value.trim_start_matches("./").to_string(),
+    };
+    let text = match model.read_sql(dir) {
         Ok(t) => t,
         Err(e) => {
             diags.push(

@@ -200,10 +200,11 @@ fn source(c: &Contract) -> Yaml {
             Yaml::flow_map(m)
         }
         Source::Model(model) => {
-            let mut m = vec![
-                ("inputs", Yaml::strings(&model.inputs)),
-                ("transform", Yaml::str(&model.transform.value)),
-            ];
+            let mut m = vec![("inputs", Yaml::strings(&model.inputs))];
+            match &model.sql {
+                Some(q) => m.push(("sql", Yaml::str(q))),
+                None => m.push(("transform", Yaml::str(&model.transform.value))),
+            }
             let default = match c.layer {
                 Layer::View => Materialization::View,
                 _ => Materialization::Append,
@@ -375,10 +376,17 @@ fn check(index: usize, q: &QualityCheck) -> Yaml {
 
 fn tier(t: &Tier) -> Yaml {
     let resolution = t.resolution.map_or_else(|| "raw".to_string(), |d| d.to_string());
-    Yaml::flow_map([
+    let mut m = vec![
         ("resolution", Yaml::str(resolution)),
         ("retention", Yaml::str(t.retention.to_string())),
-    ])
+    ];
+    if let Some(p) = &t.product {
+        m.push(("product", Yaml::str(p.value.to_string())));
+    }
+    if !t.group_by.is_empty() {
+        m.push(("group_by", Yaml::strings(&t.group_by)));
+    }
+    Yaml::flow_map(m)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ async fn run(t: &mut ProductTable, cluster_by: &[&str], dry_run: bool, clock: &d
         dry_run,
         clock,
         progress: &mut progress,
+        retention: None,
     };
     let report = maintain(t, &cluster_by, opts).await.expect("maintain");
     assert_eq!(steps, Step::ALL, "every step reports its start, in order");
@@ -257,6 +258,7 @@ async fn too_few_files_and_failures_name_the_step() {
         dry_run: false,
         clock: &SystemClock,
         progress: &mut progress,
+        retention: None,
     };
     let err = maintain(&mut t, &["no_such_column".to_string()], opts)
         .await

@@ -186,3 +186,111 @@ fn broken_settings_are_fatal_and_located() {
     let err = trib_spec::load_project(dir.path()).expect_err("fatal");
     assert_eq!(err.location.as_ref().map(|l| l.line), Some(4));
 }
+
+const READINGS: &str = "product: iot.readings\nversion: 1.2.0\nowner: plant\nlayer: bronze\n\
+source: { kind: http }\nevent_time: at\nwatermark: { allowed_lateness: 2m, late: dead_letter }\n\
+schema:\n  - { name: device, type: string, required: true }\n  - { name: site, type: string }\n\
+\x20 - { name: at, type: timestamp, required: true }\n  - { name: celsius, type: double }\n\
+\x20 - { name: count, type: int32 }\n\
+access:\n  - { role: analysts, level: read }\n";
+
+#[test]
+fn tiers_generate_downsampled_products() {
+    let p = project_with(&[(
+        "products/iot/readings.yaml",
+        format!(
+            "{READINGS}tiers:\n  - {{ resolution: raw, retention: 7d }}\n  - {{ resolution: 1m, retention: 90d }}\n\
+             \x20 - {{ resolution: 1h, retention: 7y, group_by: [site] }}\n"
+        ),
+    )]);
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+    let minute = p
+        .contracts()
+        .find(|c| c.product.value.to_string() == "iot.readings_1m")
+        .expect("the minute tier");
+    let columns: Vec<&str> = minute.schema.iter().map(|c| c.name.value.as_str()).collect();
+    assert_eq!(
+        columns,
+        [
+            "device",
+            "site",
+            "at",
+            "samples",
+            "celsius_avg",
+            "celsius_min",
+            "celsius_max",
+            "count_avg",
+            "count_min",
+            "count_max"
+        ]
+    );
+    assert_eq!(minute.version.value.to_string(), "1.2.0");
+    assert_eq!(minute.retention.map(|r| r.to_string()), Some("90d".into()));
+    assert_eq!(minute.access.len(), 1, "the raw product's grants");
+    let Some(trib_spec::Source::Model(m)) = Some(&minute.source) else {
+        panic!("a model")
+    };
+    assert_eq!(m.materialized, trib_spec::Materialization::Incremental);
+    assert_eq!(m.inputs[0].value.to_string(), "iot.readings@v1");
+    assert!(
+        m.sql
+            .as_deref()
+            .is_some_and(|q| q.contains("tumble(\"at\", INTERVAL '60 seconds')")),
+        "{:?}",
+        m.sql
+    );
+    assert!(
+        p.models.contains_key(&(minute.product.value.clone(), 1)),
+        "the SQL is checked like any model's"
+    );
+    let hour = p
+        .contracts()
+        .find(|c| c.product.value.to_string() == "iot.readings_1h")
+        .expect("the hour tier");
+    let keys: Vec<&str> = hour.key.iter().map(|k| k.value.as_str()).collect();
+    assert_eq!(keys, ["site", "at"]);
+}
+
+#[test]
+fn tiers_are_checked() {
+    let with = |tiers: &str, extra: &[(&str, String)]| {
+        let mut files = vec![("products/iot/readings.yaml", format!("{READINGS}tiers:\n{tiers}"))];
+        files.extend(extra.iter().cloned());
+        codes(&project_with(&files))
+    };
+    let raw = "  - { resolution: raw, retention: 7d }\n";
+    assert!(
+        with(
+            &format!("{raw}  - {{ resolution: 1m, retention: 90d, product: iot.nothing }}\n"),
+            &[]
+        )
+        .contains(&"project::unknown-tier-product".to_string())
+    );
+    assert!(
+        with(
+            &format!("{raw}  - {{ resolution: 1m, retention: 90d, group_by: [room] }}\n"),
+            &[]
+        )
+        .contains(&"contract::unknown-column".to_string())
+    );
+    let taken = product("iot.readings_1m", "bronze", "{ kind: http }", "");
+    assert!(
+        with(
+            &format!("{raw}  - {{ resolution: 1m, retention: 90d }}\n"),
+            &[("products/iot/readings_1m.yaml", taken.clone())]
+        )
+        .contains(&"project::tier-name-taken".to_string())
+    );
+    // A linked product must keep its rows as long as the tier says.
+    let linked = format!(
+        "{}retention: 30d\n",
+        READINGS.replace("iot.readings\n", "iot.readings_1m\n")
+    );
+    assert!(
+        with(
+            &format!("{raw}  - {{ resolution: 1m, retention: 90d, product: iot.readings_1m }}\n"),
+            &[("products/iot/readings_1m.yaml", linked)]
+        )
+        .contains(&"contract::bad-tiers".to_string())
+    );
+}

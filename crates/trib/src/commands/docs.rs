@@ -138,9 +138,7 @@ async fn gather(project: &Project) -> Result<Site> {
         doc["inputs"] = inputs.into();
         doc["downstream"] = downstream.get(&key(c)).cloned().unwrap_or_default().into();
         if let trib_spec::Source::Model(m) = &c.source {
-            doc["sql"] = std::fs::read_to_string(project.dir.join(&m.transform.value))
-                .ok()
-                .into();
+            doc["sql"] = m.read_sql(&project.dir).ok().into();
             let node = (product.clone(), c.major());
             doc["column_lineage"] = match trib_engine::lineage::columns(engine.dag(), &project.dir, &node).await {
                 Ok(l) => json!({

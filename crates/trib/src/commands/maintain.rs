@@ -108,10 +108,15 @@ async fn maintain_all(targets: Vec<Target<'_>>, dry_run: bool) -> Result<Vec<(St
             TableKind::Data => target.contract.cluster_by.iter().map(|c| c.value.clone()).collect(),
             TableKind::DeadLetters | TableKind::Tombstones => Vec::new(),
         };
+        let retention = match target.kind {
+            TableKind::Data => trib_lake::Retention::of(target.contract),
+            TableKind::DeadLetters | TableKind::Tombstones => None,
+        };
         let opts = MaintainOptions {
             dry_run,
             clock: &SystemClock,
             progress: &mut progress,
+            retention,
         };
         let report = trib_lake::maintain(&mut target.table, &cluster_by, opts).await;
         let report = match report {
@@ -130,6 +135,8 @@ async fn maintain_all(targets: Vec<Target<'_>>, dry_run: bool) -> Result<Vec<(St
 
 fn doing(step: Step, dry_run: bool) -> &'static str {
     match (step, dry_run) {
+        (Step::Expire, false) => "deleting rows past the retention",
+        (Step::Expire, true) => "counting rows past the retention",
         (Step::Compact, false) => "compacting small files",
         (Step::Compact, true) => "planning compaction",
         (Step::ZOrder, false) => "z-ordering by cluster_by",
@@ -212,6 +219,10 @@ fn table_json(t: &Target<'_>, r: &MaintenanceReport) -> serde_json::Value {
             TableKind::DeadLetters => "dead_letters",
             TableKind::Tombstones => "tombstones",
         },
+        "expired": r.expired.map(|e| serde_json::json!({
+            "rows": e.rows,
+            "before": chrono::DateTime::from_timestamp_micros(e.before_micros).map(|t| t.to_rfc3339()),
+        })),
         "version_before": r.version_before,
         "version_after": r.version_after,
         "rows_before": r.rows_before,
@@ -231,6 +242,19 @@ fn table_json(t: &Target<'_>, r: &MaintenanceReport) -> serde_json::Value {
 /// One line per table: what each step did (or, in a dry run, would do).
 fn summary(r: &MaintenanceReport) -> String {
     let mut parts = Vec::new();
+    if let Some(e) = r.expired
+        && e.rows > 0
+    {
+        let before = chrono::DateTime::from_timestamp_micros(e.before_micros).map_or_else(
+            || e.before_micros.to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+        );
+        parts.push(format!(
+            "{} {} rows older than {before} (retention)",
+            if r.dry_run { "would expire" } else { "expired" },
+            e.rows
+        ));
+    }
     let c = &r.compaction;
     parts.push(if c.files_removed == 0 {
         "no small files to compact".to_string()

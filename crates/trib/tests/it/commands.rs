@@ -311,15 +311,18 @@ fn maintain_after_ingest() {
     assert_eq!(doc["tables"], serde_json::json!([]));
     assert!(!ex.path(".trib/lake/iot").exists());
 
-    // 100 readings on both sides of midnight (two day partitions, all within the
-    // watermark's two minutes) in batches of 10: 10 commits of 2 small files each.
+    // 100 readings on both sides of last midnight (two day partitions, all within the
+    // watermark's two minutes and the seven days kept) in batches of 10: 10 commits of
+    // 2 small files each.
     let file = ex.path("readings.ndjson");
+    let today = chrono::Utc::now().date_naive();
+    let yesterday = today.pred_opt().expect("a day before");
     let mut body = String::new();
     for i in 0..100 {
         let at = if i % 2 == 0 {
-            "2026-03-15T23:59"
+            format!("{yesterday}T23:59")
         } else {
-            "2026-03-16T00:00"
+            format!("{today}T00:00")
         };
         body.push_str(&format!(
             "{{\"device_id\":\"d{}\",\"site\":\"north\",\"reading_at\":\"{at}:{:02}Z\",\"temperature_c\":21.5}}\n",
@@ -409,4 +412,92 @@ fn maintain_after_ingest() {
         "{}",
         reingest.stderr
     );
+}
+
+/// Rows of a query's JSON output.
+fn json_rows(run: &crate::Run) -> Vec<serde_json::Value> {
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_str::<Vec<serde_json::Value>>(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+#[test]
+fn maintain_expires_raw_rows_and_the_minute_tier_keeps_their_aggregates() {
+    let ex = Example::init();
+    // Readings ten days ago (past the raw tier's seven days) and an hour ago, the old
+    // ones first so that the watermark takes them all.
+    let now = chrono::Utc::now();
+    let mut body = String::new();
+    for (age, device) in [
+        (chrono::Duration::days(10), "d-old"),
+        (chrono::Duration::hours(1), "d-new"),
+    ] {
+        let at = (now - age).format("%Y-%m-%dT%H:%M:00Z");
+        for i in 0..5 {
+            body.push_str(&format!(
+                "{{\"device_id\":\"{device}\",\"site\":\"north\",\"reading_at\":\"{at}\",\"temperature_c\":{}}}\n",
+                20 + i
+            ));
+        }
+    }
+    let file = ex.path("readings.ndjson");
+    std::fs::write(&file, body).expect("write");
+    let ingest = ex.trib(&["ingest", "iot.sensor_readings", file.to_str().expect("utf8")]);
+    assert_eq!(ingest.code, 0, "{}", ingest.stderr);
+    let run = ex.trib(&["run", "--select", "iot.sensor_readings+"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let minutes = |ex: &Example| {
+        json_rows(&ex.trib(&[
+            "query",
+            "SELECT device_id, readings, temperature_max FROM iot.readings_1m ORDER BY device_id",
+            "--format",
+            "json",
+        ]))
+    };
+    let before = minutes(&ex);
+    assert_eq!(before.len(), 2, "{before:?}");
+    assert_eq!(before[1]["device_id"], "d-old");
+    assert_eq!(before[1]["readings"], 5);
+
+    let dry = ex.trib(&["maintain", "iot.sensor_readings", "--dry-run"]);
+    assert!(dry.stderr.contains("would expire 5 rows older than"), "{}", dry.stderr);
+    let run = ex.trib(&["maintain", "iot.sensor_readings", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let data = doc["tables"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["table"] == "data"))
+        .expect("data table");
+    assert_eq!(data["expired"]["rows"], 5, "{data:#}");
+    assert_eq!(data["rows_after"], 5, "{data:#}");
+    let raw = json_rows(&ex.trib(&[
+        "query",
+        "SELECT DISTINCT device_id FROM iot.sensor_readings",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(raw, vec![serde_json::json!({"device_id": "d-new"})]);
+    // Still append-only for every other writer.
+    let mut commits: Vec<_> = std::fs::read_dir(ex.path(".trib/lake/iot/sensor_readings/v1/_delta_log"))
+        .expect("log")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .map(|e| e.path())
+        .collect();
+    commits.sort();
+    let last_setting = commits
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("commit"))
+        .filter(|text| text.contains("delta.appendOnly"))
+        .last()
+        .expect("a commit setting the table's properties");
+    assert!(last_setting.contains("\"delta.appendOnly\":\"true\""), "{last_setting}");
+
+    // The expiry is not a change for the models: the minute tier keeps the aggregates
+    // of the expired readings, after a run and after a replay.
+    let run = ex.trib(&["run", "--select", "iot.sensor_readings+"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(minutes(&ex), before);
+    let replay = ex.trib(&["replay", "iot.readings_1m"]);
+    assert_eq!(replay.code, 0, "{}", replay.stderr);
+    assert_eq!(minutes(&ex), before);
 }
