@@ -176,6 +176,10 @@ pub struct StorageSettings {
     /// Whether a plain `http://` endpoint may be used (local and test stores only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_http: bool,
+    /// Memory a merge into a table may use, in MiB; past it, operators that can spill
+    /// to disk do (under the system's temporary directory). Unset means no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_memory_mb: Option<u64>,
     // Credentials are deliberately not settings: they come from the standard AWS
     // variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, …), never from a file in git.
 }
@@ -327,6 +331,7 @@ impl Default for StorageSettings {
             endpoint: None,
             region: None,
             allow_http: false,
+            merge_memory_mb: None,
         }
     }
 }

@@ -13,6 +13,8 @@ use url::Url;
 pub struct Lake {
     root: Url,
     storage_options: HashMap<String, String>,
+    /// Bytes a merge may hold in memory before spilling; `None` for no limit.
+    merge_memory: Option<usize>,
 }
 
 impl Lake {
@@ -20,7 +22,10 @@ impl Lake {
     /// endpoint, region and HTTP permission as storage options. Credentials still come
     /// from the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, …).
     pub fn from_settings(settings: &StorageSettings, project_dir: &Path) -> Result<Self> {
-        let lake = Self::new(&settings.root, project_dir)?;
+        let mut lake = Self::new(&settings.root, project_dir)?;
+        lake.merge_memory = settings
+            .merge_memory_mb
+            .map(|mb| usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX));
         if !lake.is_s3() {
             return Ok(lake);
         }
@@ -68,6 +73,7 @@ impl Lake {
         Ok(Self {
             root: with_trailing_slash(url),
             storage_options: HashMap::new(),
+            merge_memory: None,
         })
     }
 
@@ -76,6 +82,16 @@ impl Lake {
     pub fn with_storage_options(mut self, options: HashMap<String, String>) -> Self {
         self.storage_options = options;
         self
+    }
+
+    /// Limits the memory of merges into this lake's tables (bytes).
+    pub fn with_merge_memory(mut self, bytes: Option<usize>) -> Self {
+        self.merge_memory = bytes;
+        self
+    }
+
+    pub fn merge_memory(&self) -> Option<usize> {
+        self.merge_memory
     }
 
     pub fn storage_options(&self) -> &HashMap<String, String> {
@@ -168,6 +184,7 @@ mod tests {
             endpoint: Some("http://127.0.0.1:8333".to_string()),
             region: Some("eu-west-1".to_string()),
             allow_http: true,
+            merge_memory_mb: None,
         }
     }
 

@@ -47,6 +47,8 @@ pub struct ProductTable {
     partitions: Vec<PartitionColumn>,
     /// The contract added columns the table does not have yet: merge them on write.
     evolve: bool,
+    /// Bytes a merge may hold in memory before spilling (the lake's setting).
+    merge_memory: Option<usize>,
     /// The table's `txn` actions, loaded on the first exactly-once check; `Unreadable`
     /// when the log's layout sends every check to the kernel.
     txns: tokio::sync::Mutex<Txns>,
@@ -154,6 +156,7 @@ impl ProductTable {
             partitions,
             evolve,
             txns: tokio::sync::Mutex::new(Txns::NotLoaded),
+            merge_memory: lake.merge_memory(),
         })
     }
 
@@ -189,6 +192,7 @@ impl ProductTable {
             partitions: Vec::new(),
             evolve: false,
             txns: tokio::sync::Mutex::new(Txns::NotLoaded),
+            merge_memory: lake.merge_memory(),
         })
     }
 
@@ -507,6 +511,20 @@ impl ProductTable {
             .with_source_alias("source")
             .with_target_alias("target")
             .with_commit_properties(props);
+        if let Some(limit) = self.merge_memory {
+            // Past the limit, sorts and aggregations spill to disk; the scan of the
+            // target streams, and files outside the source's key range are pruned by
+            // their statistics before they are read.
+            let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+                .with_memory_limit(limit, 1.0)
+                .build_arc()
+                .map_err(|source| self.query_err(source))?;
+            let state = datafusion::execution::SessionStateBuilder::new()
+                .with_default_features()
+                .with_runtime_env(runtime)
+                .build();
+            builder = builder.with_session_state(Arc::new(state));
+        }
         if let Some(d) = both(&deleting, &newer) {
             builder = builder.when_matched_delete(|del| del.predicate(d)).map_err(merge_err)?;
         }

@@ -253,7 +253,19 @@ pub(crate) fn check(project: &crate::Project, diags: &mut Diagnostics) {
                     );
                 }
             }
+            // A product whose contract has errors of its own is reported there.
+            let broken = |name: &str| {
+                project.files.iter().any(|f| {
+                    f.contract.is_none()
+                        && f.root
+                            .as_ref()
+                            .and_then(|r| r.get("product"))
+                            .and_then(|n| n.as_str())
+                            .is_some_and(|n| n.trim() == name)
+                })
+            };
             match &tier.product {
+                Some(p) if broken(&p.value.to_string()) => {}
                 Some(p) => match project.latest(&p.value) {
                     None => diags.push(
                         Diagnostic::error(

@@ -183,6 +183,7 @@ impl SeaweedFs {
             endpoint: Some(self.endpoint()),
             region: Some("us-east-1".into()),
             allow_http: true,
+            merge_memory_mb: None,
         }
     }
 

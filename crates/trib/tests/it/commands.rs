@@ -486,9 +486,9 @@ fn maintain_expires_raw_rows_and_the_minute_tier_keeps_their_aggregates() {
     commits.sort();
     let last_setting = commits
         .iter()
+        .rev()
         .map(|p| std::fs::read_to_string(p).expect("commit"))
-        .filter(|text| text.contains("delta.appendOnly"))
-        .last()
+        .find(|text| text.contains("delta.appendOnly"))
         .expect("a commit setting the table's properties");
     assert!(last_setting.contains("\"delta.appendOnly\":\"true\""), "{last_setting}");
 
