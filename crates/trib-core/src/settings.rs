@@ -165,6 +165,7 @@ pub struct ProjectSettings {
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
     /// A local directory (relative to the project) or an `s3://bucket/prefix` URL.
+    #[serde(default = "default_storage_root")]
     pub root: String,
     /// The endpoint of an S3-compatible store (MinIO, SeaweedFS, R2, Ceph), such as
     /// `http://127.0.0.1:8333`. Unset means AWS itself, or `AWS_ENDPOINT_URL`.
@@ -324,10 +325,14 @@ fn default_models_dir() -> String {
     "models".into()
 }
 
+fn default_storage_root() -> String {
+    ".trib/lake".into()
+}
+
 impl Default for StorageSettings {
     fn default() -> Self {
         Self {
-            root: ".trib/lake".into(),
+            root: default_storage_root(),
             endpoint: None,
             region: None,
             allow_http: false,

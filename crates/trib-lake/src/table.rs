@@ -519,8 +519,13 @@ impl ProductTable {
                 .with_memory_limit(limit, 1.0)
                 .build_arc()
                 .map_err(|source| self.query_err(source))?;
+            // One partition: a bounded pool with the RepartitionExec of a partitioned
+            // hash join can deadlock, the merge hanging with no error (delta-rs#4614,
+            // apache/datafusion#17334).
+            let config = datafusion::prelude::SessionConfig::new().with_target_partitions(1);
             let state = datafusion::execution::SessionStateBuilder::new()
                 .with_default_features()
+                .with_config(config)
                 .with_runtime_env(runtime)
                 .build();
             builder = builder.with_session_state(Arc::new(state));
@@ -789,6 +794,9 @@ async fn open_at(lake: &Lake, url: &Url, name: &str) -> Result<DeltaTable> {
         .map_err(|e| delta_err(Operation::Open, e))
 }
 
+/// Target file size of merged products' tables (bytes).
+const MERGE_FILE_SIZE: u64 = 32 * 1024 * 1024;
+
 async fn create(
     table: &DeltaTable,
     contract: &Contract,
@@ -814,6 +822,14 @@ async fn create(
     // Models read their inputs incrementally from the change data feed.
     if kind == TableKind::Data {
         builder = builder.with_configuration_property(TableProperty::EnableChangeDataFeed, Some("true".to_string()));
+    }
+    // A merge rewrites every file holding a changed key, and holds one file's rows in
+    // memory while it decides; smaller files keep both small (as Databricks'
+    // `tuneFileSizesForRewrites` does for tables that take MERGEs).
+    if kind == TableKind::Data
+        && matches!(&contract.source, trib_spec::Source::Model(m) if m.materialized == trib_spec::Materialization::Merge)
+    {
+        builder = builder.with_configuration_property(TableProperty::TargetFileSize, Some(MERGE_FILE_SIZE.to_string()));
     }
     if let Some(r) = contract.retention {
         // Removed files stay at least as long as the contract promises to keep data.
