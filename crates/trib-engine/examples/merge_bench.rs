@@ -138,7 +138,7 @@ async fn setup(dir: &Path, rows: i64, n: i64) {
     let mut batch = orders(&ids, 1);
     // The second changes of an order carry a later version.
     let versions: Vec<i64> = changed.iter().map(|(_, v)| *v).collect();
-    if versions.iter().any(|v| *v == 2) {
+    if versions.contains(&2) {
         let twice = orders(&ids, 2);
         let take: Vec<ArrayRef> = (0..batch.num_columns())
             .map(|c| {
