@@ -207,13 +207,7 @@ impl Engine {
             Err(e) => return Err(Error::Lake(e)),
         };
         let all = arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::arrow(&product, e))?;
-        let data: Vec<usize> = schema
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| !CDF_COLUMNS.contains(&f.name().as_str()))
-            .map(|(i, _)| i)
-            .collect();
+        let data = table_columns(&schema);
         let sorted = rules.sort(&input.table, consumed, all, &data).await?;
         let late_rows: u64 = sorted.late.iter().map(|(b, _, _)| b.num_rows() as u64).sum();
         if !sorted.late.is_empty() {
@@ -719,13 +713,7 @@ fn register_batches(
         kept.push(b);
     }
     // Only the table's own columns: the feed's bookkeeping stays out of the model's view.
-    let projection: Vec<usize> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| !CDF_COLUMNS.contains(&f.name().as_str()))
-        .map(|(i, _)| i)
-        .collect();
+    let projection = table_columns(&schema);
     let projected: SchemaRef = Arc::new(
         schema
             .project(&projection)
@@ -741,6 +729,17 @@ fn register_batches(
         datafusion::datasource::MemTable::try_new(projected, vec![out]).map_err(|e| Error::sql(&input.node.0, e))?;
     register(ctx, &input.node, Arc::new(mem))?;
     Ok(rows)
+}
+
+/// The indices of a change feed's columns that are the table's own.
+fn table_columns(schema: &SchemaRef) -> Vec<usize> {
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !CDF_COLUMNS.contains(&f.name().as_str()))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 async fn run_sql(ctx: &SessionContext, product: &str, sql: &str) -> Result<DataFrame> {
