@@ -13,7 +13,9 @@
 //! The watermark moves per input commit, never inside one, so how the commits are cut
 //! into runs does not change a decision: many small runs, one big run and a replay agree.
 //! This is the semantics of Spark's `dropDuplicatesWithinWatermark` and of Flink's
-//! late-event side output, decided on the input's commit order.
+//! late-event side output, decided on the input's commit order. The latest event time
+//! read is committed with the model's output (a txn `watermark:<input>`), so a run
+//! starts from it without scanning the input.
 
 use crate::{Error, Result};
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
@@ -53,6 +55,8 @@ pub(crate) struct Sorted {
     /// Late rows that passed, by the `merge` policy.
     pub late_kept: u64,
     pub duplicates: u64,
+    /// The latest event time read so far (microseconds), these changes included.
+    pub max_seen: Option<i64>,
 }
 
 impl Arrivals {
@@ -130,11 +134,14 @@ impl Arrivals {
     }
 
     /// Sorts the input's changes (with the change-feed columns) read after version
-    /// `consumed` of `table`. `data` lists the indices of the table's own columns.
+    /// `consumed` of `table`. `data` lists the indices of the table's own columns;
+    /// `known_max` is the latest event time up to `consumed`, when the target recorded
+    /// it (otherwise the input is scanned for it).
     pub(crate) async fn sort(
         &self,
         table: &ProductTable,
         consumed: Option<u64>,
+        known_max: Option<i64>,
         changes: RecordBatch,
         data: &[usize],
     ) -> Result<Sorted> {
@@ -177,8 +184,11 @@ impl Arrivals {
         });
 
         // The watermark each commit version is judged by.
-        let mut max_before = match (self.lateness_us, consumed, &self.time) {
-            (Some(_), Some(c), Some(t)) => prior_max(table, c, t).await.map_err(|e| self.sql(e))?,
+        let mut max_before = match (known_max, consumed, &self.time) {
+            (Some(m), Some(_), _) => Some(m),
+            (None, Some(c), Some(t)) if self.lateness_us.is_some() => {
+                prior_max(table, c, t).await.map_err(|e| self.sql(e))?
+            }
             _ => None,
         };
         let mut per_version: BTreeMap<i64, Option<i64>> = BTreeMap::new();
@@ -275,6 +285,7 @@ impl Arrivals {
             late: late_batches,
             late_kept,
             duplicates,
+            max_seen: max_before,
         })
     }
 

@@ -74,6 +74,15 @@ struct StreamRead {
     rows: u64,
     late: u64,
     duplicates: u64,
+    /// The txn recording the latest event time read, committed with the output so that
+    /// the next run's watermark needs no scan of the input.
+    watermark: Option<(String, i64)>,
+}
+
+/// The txn application id under which a model records the latest event time it read of
+/// an input (microseconds, as the txn's version).
+fn watermark_id(input: &Node) -> String {
+    format!("watermark:{}@v{}", input.0, input.1)
 }
 
 /// An input as this run reads it.
@@ -174,6 +183,7 @@ impl Engine {
         &self,
         ctx: &SessionContext,
         contract: &Contract,
+        target: &ProductTable,
         input: &InputState,
         rebuild: bool,
     ) -> Result<StreamRead> {
@@ -189,6 +199,7 @@ impl Engine {
                 rows,
                 late: 0,
                 duplicates: 0,
+                watermark: None,
             });
         };
         // Arrival order is the input's commit order: a first run or a rebuild reads the
@@ -208,7 +219,12 @@ impl Engine {
         };
         let all = arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::arrow(&product, e))?;
         let data = table_columns(&schema);
-        let sorted = rules.sort(&input.table, consumed, all, &data).await?;
+        let id = watermark_id(&input.node);
+        let known_max = match consumed {
+            Some(_) => target.txn_version(&id).await.map_err(Error::Lake)?,
+            None => None,
+        };
+        let sorted = rules.sort(&input.table, consumed, known_max, all, &data).await?;
         let late_rows: u64 = sorted.late.iter().map(|(b, _, _)| b.num_rows() as u64).sum();
         if !sorted.late.is_empty() {
             self.dead_letter_late(contract, input, &rules, sorted.late).await?;
@@ -229,6 +245,7 @@ impl Engine {
             rows,
             late: late_rows + sorted.late_kept,
             duplicates: sorted.duplicates,
+            watermark: sorted.max_seen.map(|m| (id, m)),
         })
     }
 
@@ -419,8 +436,11 @@ impl Engine {
                 Materialization::Append | Materialization::Merge => {
                     // The first input is the stream; the others are references read whole.
                     let ctx = session();
-                    let stream = self.register_stream(&ctx, &contract, &inputs[0], rebuild).await?;
+                    let stream = self
+                        .register_stream(&ctx, &contract, &target, &inputs[0], rebuild)
+                        .await?;
                     let read = stream.rows;
+                    let txns: Vec<(String, i64)> = txns.iter().cloned().chain(stream.watermark.clone()).collect();
                     let noted = |version, rows| Written {
                         version,
                         rows,
