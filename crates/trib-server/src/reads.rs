@@ -58,6 +58,8 @@ impl Reads {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("trib-query")
+            // Deep plans recurse in DataFusion; see `trib`'s runtime for the size.
+            .thread_stack_size(16 * 1024 * 1024)
             .enable_all()
             .build()?;
         Ok(Self {

@@ -65,10 +65,19 @@ pub fn project(dir: &std::path::Path) -> Result<trib_spec::Project, Box<trib_cor
     Ok(trib_spec::load_project_with(dir, settings(dir)?))
 }
 
+/// Stack of the runtimes' threads. delta-rs's and DataFusion's futures are large (more
+/// so from crates built at opt-level 0) and planning recurses: a server under HTTP
+/// ingest at full rate overflowed tokio's default 2 MiB and aborted. The reservation is
+/// virtual; only the pages a thread touches count.
+pub const THREAD_STACK: usize = 16 * 1024 * 1024;
+
 /// The runtime for async work (tables, servers). Built per command: most commands
 /// never need one.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(THREAD_STACK)
+        .enable_all()
+        .build()?)
 }
 
 /// The lake of a project, from its merged settings (root, and S3 endpoint and region).
