@@ -26,7 +26,17 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
     }
     let kafka = project.settings.kafka.clone();
     let group = kafka.group(&project.settings.project.name);
-    super::runtime()?.block_on(async move {
+    // Model runs, checks and SLO measurements are DataFusion work that can hold a thread
+    // for a while: on a runtime of their own, so that HTTP requests and group commits
+    // never wait behind them for a worker (the OS shares the cores between the two).
+    let background = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("trib-background")
+        .thread_stack_size(super::THREAD_STACK)
+        .enable_all()
+        .build()?;
+    let spawner = background.handle().clone();
+    let result = super::runtime()?.block_on(async move {
         trib_server::metrics::handle();
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -49,7 +59,7 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
                 trib_engine::Engine::new(lake.clone(), &project).with_gate(gate.clone()),
                 &project,
             )?;
-            Some(tokio::spawn(run_models(
+            Some(spawner.spawn(run_models(
                 engine,
                 std::time::Duration::from_millis(args.models_poll_ms),
                 stopping.clone(),
@@ -57,7 +67,7 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
         } else {
             None
         };
-        let trust_task = tokio::spawn(run_trust(
+        let trust_task = spawner.spawn(run_trust(
             trust.clone(),
             latest.clone(),
             project.settings.certification.clone(),
@@ -153,7 +163,9 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
         tokio::task::spawn_blocking(move || consumers.into_iter().for_each(KafkaConsumer::stop)).await?;
         served.context("server failed")?;
         anyhow::Ok(())
-    })?;
+    });
+    background.shutdown_timeout(std::time::Duration::from_secs(10));
+    result?;
     Ok(Outcome::Ok)
 }
 
