@@ -172,16 +172,21 @@ impl Arrivals {
 
         // Arrival order: commit version, then the row's content, so that the choice
         // among rows of one commit does not depend on how its files were read.
-        let data_rows = row_bytes(&changes, data).map_err(|e| self.arrow(e))?;
+        // Only dedupe chooses among the rows of one commit; lateness is per commit.
         let mut order: Vec<usize> = (0..n)
             .filter(|&i| matches!(kinds.value(i), "insert" | "update_postimage"))
             .collect();
-        order.sort_by(|&a, &b| {
-            versions
-                .value(a)
-                .cmp(&versions.value(b))
-                .then_with(|| data_rows.row(a).cmp(&data_rows.row(b)))
-        });
+        if self.ids.is_empty() {
+            order.sort_by_key(|&i| versions.value(i));
+        } else {
+            let data_rows = row_bytes(&changes, data).map_err(|e| self.arrow(e))?;
+            order.sort_by(|&a, &b| {
+                versions
+                    .value(a)
+                    .cmp(&versions.value(b))
+                    .then_with(|| data_rows.row(a).cmp(&data_rows.row(b)))
+            });
+        }
 
         // The watermark each commit version is judged by.
         let mut max_before = match (known_max, consumed, &self.time) {
