@@ -185,7 +185,7 @@ pub struct ModelSource {
 }
 
 /// The `transform` of a model whose SQL is in its contract.
-pub const INLINE_SQL: &str = "(inline sql)";
+pub const INLINE_SQL: &str = "inline sql";
 
 impl ModelSource {
     /// The model's SQL: inline, or read from its file under the project directory `dir`.
