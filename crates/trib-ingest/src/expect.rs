@@ -9,7 +9,9 @@ use crate::dead_letter::Reason;
 use crate::validate::Validated;
 use crate::{Error, Result};
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
-use datafusion::datasource::MemTable;
+use arrow::datatypes::SchemaRef;
+use datafusion::common::DFSchema;
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +27,13 @@ struct Expectation {
 pub struct Expectations {
     product: String,
     checks: Vec<Expectation>,
+    compiled: std::sync::Mutex<Option<Arc<Compiled>>>,
+}
+
+/// The checks as physical expressions over one schema.
+struct Compiled {
+    schema: SchemaRef,
+    exprs: Vec<Arc<dyn PhysicalExpr>>,
 }
 
 /// Rows that failed a `warn` expectation (kept), by expectation name.
@@ -47,6 +56,7 @@ impl Expectations {
         Self {
             product: contract.product.value.to_string(),
             checks,
+            compiled: std::sync::Mutex::new(None),
         }
     }
 
@@ -116,39 +126,50 @@ impl Expectations {
 
     /// One boolean column per expectation, in row order.
     async fn evaluate(&self, batch: &RecordBatch) -> Result<Vec<BooleanArray>> {
-        let err = |e: datafusion::error::DataFusionError| Error::Expectation {
-            product: self.product.clone(),
-            message: e.to_string(),
-        };
+        let compiled = self.compiled(batch.schema())?;
+        let rows = batch.num_rows();
+        compiled
+            .exprs
+            .iter()
+            .map(|e| {
+                let column = e
+                    .evaluate(batch)
+                    .and_then(|v| v.into_array(rows))
+                    .map_err(|e| self.error(e.to_string()))?;
+                Ok(column.as_boolean().clone())
+            })
+            .collect()
+    }
+
+    /// The expectations planned once for `schema` (the validator's, the same for every
+    /// batch): planning SQL per batch cost more than validating a small request.
+    fn compiled(&self, schema: SchemaRef) -> Result<Arc<Compiled>> {
+        let mut cache = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.as_ref().filter(|c| c.schema == schema) {
+            return Ok(c.clone());
+        }
+        let err = |e: datafusion::error::DataFusionError| self.error(e.to_string());
         let ctx = SessionContext::new();
-        let table = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]]).map_err(err)?;
-        ctx.register_table("t", Arc::new(table)).map_err(err)?;
-        let select: Vec<String> = self
+        let df_schema = DFSchema::try_from(schema.as_ref().clone()).map_err(err)?;
+        let exprs = self
             .checks
             .iter()
-            .enumerate()
-            .map(|(i, c)| format!("CAST(({}) AS BOOLEAN) AS e{i}", c.sql))
-            .collect();
-        let batches = ctx
-            .sql(&format!("SELECT {} FROM t", select.join(", ")))
-            .await
-            .map_err(err)?
-            .collect()
-            .await
-            .map_err(err)?;
-        let out = arrow::compute::concat_batches(
-            &batches
-                .first()
-                .map(|b| b.schema())
-                .unwrap_or_else(|| Arc::new(arrow::datatypes::Schema::empty())),
-            &batches,
-        )
-        .map_err(|source| Error::Arrow {
+            .map(|c| {
+                let expr = ctx
+                    .parse_sql_expr(&format!("CAST(({}) AS BOOLEAN)", c.sql), &df_schema)
+                    .map_err(err)?;
+                ctx.create_physical_expr(expr, &df_schema).map_err(err)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let compiled = Arc::new(Compiled { schema, exprs });
+        *cache = Some(compiled.clone());
+        Ok(compiled)
+    }
+
+    fn error(&self, message: String) -> Error {
+        Error::Expectation {
             product: self.product.clone(),
-            source,
-        })?;
-        Ok((0..self.checks.len())
-            .map(|i| out.column(i).as_boolean().clone())
-            .collect())
+            message,
+        }
     }
 }

@@ -16,6 +16,8 @@ struct Job {
     pending: Pending,
     records: usize,
     reply: oneshot::Sender<Result<BatchReport, ApiError>>,
+    /// When the job entered the queue: a group's wait counts from its oldest job.
+    queued: Instant,
 }
 
 /// Routes ingest requests to the writer of their product.
@@ -136,6 +138,7 @@ impl IngestHub {
                 pending,
                 records,
                 reply,
+                queued: Instant::now(),
             })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => ApiError::Busy(product.to_string()),
@@ -158,7 +161,10 @@ async fn writer(lake: Lake, contract: Contract, mut rx: mpsc::Receiver<Job>, max
     let mut commits_since_compaction = 0u64;
     let mut compaction: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(first) = rx.recv().await {
-        let started = Instant::now();
+        // The window counts from the oldest job's arrival, not from when the writer got
+        // to it: jobs that queued behind the previous commit have waited already, and
+        // commit at once with whatever queued beside them.
+        let started = first.queued;
         let mut records = first.records;
         let mut jobs = vec![first];
         while records < max_records {
