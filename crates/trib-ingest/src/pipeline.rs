@@ -22,6 +22,10 @@ pub struct Ingestor {
     late: Option<crate::late::LateFilter>,
     bronze: ProductTable,
     dead: ProductTable,
+    /// Group commits leave bronze's new state to [`Ingestor::settle`] (the server
+    /// answers its producers in between); otherwise each group settles its own.
+    defer_settle: bool,
+    unsettled: Option<trib_lake::Settling>,
 }
 
 /// Decodes, validates and applies the expectations to batches of one product, on any
@@ -146,7 +150,25 @@ impl Ingestor {
             late: crate::late::LateFilter::new(contract),
             bronze,
             dead,
+            defer_settle: false,
+            unsettled: None,
         })
+    }
+
+    /// Makes [`Ingestor::ingest_group`] return once its commits are durable, before
+    /// bronze's new state is loaded; the caller settles it with [`Ingestor::settle`] (or
+    /// the next group does).
+    pub fn with_deferred_settle(mut self) -> Self {
+        self.defer_settle = true;
+        self
+    }
+
+    /// Loads bronze's state after the last group commit, if that is still to do.
+    pub async fn settle(&mut self) -> Result<()> {
+        if let Some(s) = self.unsettled.take() {
+            self.bronze.settle(s).await.map_err(Error::Lake)?;
+        }
+        Ok(())
     }
 
     pub fn bronze(&self) -> &ProductTable {

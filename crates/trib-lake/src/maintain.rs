@@ -28,6 +28,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 use futures::TryStreamExt;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use trib_core::Clock;
 use trib_spec::Contract;
@@ -179,9 +180,30 @@ pub struct MaintenanceReport {
 
 /// Opens a product's data table and [`compact`]s it: what `trib serve` runs now and
 /// then beside its writers.
-pub async fn compact_product(lake: &Lake, contract: &trib_spec::Contract) -> Result<Rewrite> {
+///
+/// `target_size` overrides the table's file size target: a writer that compacts often
+/// passes a small one, so that each round leaves the files it made before alone once
+/// they reach it instead of rewriting them again; `trib maintain` packs them further.
+pub async fn compact_product(
+    lake: &Lake,
+    contract: &trib_spec::Contract,
+    target_size: Option<NonZeroU64>,
+) -> Result<Rewrite> {
     let mut table = ProductTable::open_or_create(lake, contract, TableKind::Data).await?;
-    compact(&mut table).await
+    let rewrite = compact_to(&mut table, target_size).await?;
+    // Commits do not clean the log (see `table::commit_properties`); a long-running
+    // writer's compactions do, so its log stays bounded without `trib maintain`.
+    if let Some(version) = table.version() {
+        let now = chrono::Utc::now().timestamp_millis();
+        clean_log(table.delta(), version, now)
+            .await
+            .map_err(|source| Error::Delta {
+                operation: Operation::Maintain(Step::CleanLog),
+                table: label(table.delta()),
+                source,
+            })?;
+    }
+    Ok(rewrite)
 }
 
 /// Compacts the table's small files (bin-packing within each partition), nothing else:
@@ -189,13 +211,17 @@ pub async fn compact_product(lake: &Lake, contract: &trib_spec::Contract) -> Res
 /// make every later commit and read slower. Safe next to concurrent appends, which
 /// never conflict with a rewrite of files they did not touch.
 pub async fn compact(table: &mut ProductTable) -> Result<Rewrite> {
+    compact_to(table, None).await
+}
+
+async fn compact_to(table: &mut ProductTable, target_size: Option<NonZeroU64>) -> Result<Rewrite> {
     table.refresh().await?;
     let name = label(table.delta());
-    let (_, metrics) = table
-        .delta()
-        .clone()
-        .optimize()
-        .with_type(OptimizeType::Compact)
+    let mut optimize = table.delta().clone().optimize().with_type(OptimizeType::Compact);
+    if let Some(size) = target_size {
+        optimize = optimize.with_target_size(size);
+    }
+    let (_, metrics) = optimize
         .await
         .map_err(|source| Error::Delta {
             operation: Operation::Maintain(Step::Compact),

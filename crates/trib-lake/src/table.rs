@@ -9,7 +9,9 @@ use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::datafusion;
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::Action;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, PostCommit};
+use deltalake::protocol::DeltaOperation;
 use deltalake::kernel::{StructType, Transaction};
 use deltalake::protocol::SaveMode;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
@@ -60,6 +62,10 @@ enum Txns {
     Loaded(crate::txns::TxnIndex),
     Unreadable,
 }
+
+/// A durable commit whose table state is still to be loaded ([`ProductTable::settle`]).
+#[must_use = "the table keeps its previous state until the commit is settled"]
+pub struct Settling(PostCommit);
 
 /// The outcome of an idempotent append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,6 +271,22 @@ impl ProductTable {
             .map_err(|source| self.err(Operation::Read, source))
     }
 
+    /// Loads the commits made since this state, if any: one HEAD of the next commit's
+    /// file (versions are contiguous) instead of a listing and a log replay, for a writer
+    /// that checks before each of many small commits. Unlike [`Self::refresh`] it does not
+    /// notice a checkpoint written for the current version.
+    pub async fn catch_up(&mut self) -> Result<()> {
+        if let Some(version) = self.version() {
+            use object_store::ObjectStoreExt as _;
+            let next = self.table.log_store().log_path().clone().join(format!("{:020}.json", version + 1).as_str());
+            let store = self.table.log_store().object_store(None);
+            if let Err(object_store::Error::NotFound { .. }) = store.head(&next).await {
+                return Ok(());
+            }
+        }
+        self.refresh().await
+    }
+
     /// Reloads the latest table state (after other writers committed).
     pub async fn refresh(&mut self) -> Result<()> {
         self.table
@@ -292,23 +314,52 @@ impl ProductTable {
     /// of them is committed yet; a concurrent writer committing one of them makes this
     /// commit fail with a conflict rather than land twice.
     pub async fn append_txns(&mut self, batch: &RecordBatch, txns: &[(String, i64)]) -> Result<Appended> {
+        let (appended, settling) = self.append_txns_unsettled(batch, txns).await?;
+        if let Some(settling) = settling {
+            self.settle(settling).await?;
+        }
+        Ok(appended)
+    }
+
+    /// [`Self::append_txns`], returning as soon as the commit is durable: loading the new
+    /// table state (delta-rs replays the table's file list, a cost that grows with every
+    /// file) is left to [`Self::settle`], so that a writer can answer its producers first.
+    /// Until then the table keeps its previous state, which is safe: a refresh or a
+    /// commit on it catches up with the log, as after any other writer's commit.
+    pub async fn append_txns_unsettled(
+        &mut self,
+        batch: &RecordBatch,
+        txns: &[(String, i64)],
+    ) -> Result<(Appended, Option<Settling>)> {
         if batch.num_rows() == 0 && txns.is_empty() {
-            return Ok(Appended::Empty);
+            return Ok((Appended::Empty, None));
         }
         let rows = batch.num_rows();
-        if self.evolve {
+        if self.evolve || !self.writes_blind(batch) {
             let builder = self.writer(batch, SaveMode::Append, txns)?;
             self.table = builder.await.map_err(|source| self.err(Operation::Append, source))?;
             self.evolve = false;
-        } else {
-            self.blind_append(batch, txns)
-                .await
-                .map_err(|source| self.err(Operation::Append, source))?;
+            let version = self.version().unwrap_or_default();
+            return Ok((Appended::Committed { version, rows }, None));
         }
-        Ok(Appended::Committed {
-            version: self.version().unwrap_or_default(),
-            rows,
-        })
+        let post = self
+            .blind_append(batch, txns)
+            .await
+            .map_err(|source| self.err(Operation::Append, source))?;
+        Ok((Appended::Committed { version: post.version, rows }, Some(Settling(post))))
+    }
+
+    /// Loads the table state after a durable commit (see [`Self::append_txns_unsettled`]).
+    pub async fn settle(&mut self, settling: Settling) -> Result<()> {
+        let started = std::time::Instant::now();
+        let version = settling.0.version;
+        let finalized = settling.0.await.map_err(|source| self.err(Operation::Append, source))?;
+        // Another path may have caught up past this commit already.
+        if self.version().is_none_or(|v| v < version) {
+            self.table.state = Some(finalized.snapshot());
+        }
+        tracing::debug!(table = %self.name, version, settle_ms = started.elapsed().as_secs_f64() * 1e3, "table state loaded");
+        Ok(())
     }
 
     /// Number of rows at the current version.
@@ -508,8 +559,7 @@ impl ProductTable {
             (a, b) => a.clone().or_else(|| b.clone()),
         };
         let columns: Vec<String> = self.schema.fields().iter().map(|f| f.name().clone()).collect();
-        let props = CommitProperties::default()
-            .with_application_transactions(txns.iter().map(|(app, v)| Transaction::new(app, *v)).collect());
+        let props = commit_properties(txns);
         let merge_err = |source| self.err(Operation::Merge, source);
         let mut builder = self
             .table
@@ -709,28 +759,54 @@ impl ProductTable {
         filter_record_batch(rows, &keep).map_err(arrow_err)
     }
 
+    /// Whether `batch` has the table's own column types, as [`Self::blind_append`] needs;
+    /// other batches (unsigned integers, say) go through delta-rs's write, which casts.
+    fn writes_blind(&self, batch: &RecordBatch) -> bool {
+        let Ok(snapshot) = self.table.snapshot() else {
+            return false;
+        };
+        let table = snapshot.snapshot().arrow_schema();
+        batch.schema().fields().iter().all(|f| {
+            table
+                .field_with_name(f.name())
+                .is_ok_and(|t| t.data_type() == f.data_type())
+        })
+    }
+
     /// Writes `batch`'s Parquet files and commits their `add` actions with `txns`, without
     /// planning a DataFusion write: an append needs no scan, no predicate and no schema
     /// change, and the planning cost more than the encoding on small group commits.
-    async fn blind_append(&mut self, batch: &RecordBatch, txns: &[(String, i64)]) -> Result<(), DeltaTableError> {
+    async fn blind_append(&mut self, batch: &RecordBatch, txns: &[(String, i64)]) -> Result<PostCommit, DeltaTableError> {
         let full = with_partition_values(batch, &self.schema, &self.partitions)?;
-        let props = CommitProperties::default()
-            .with_application_transactions(txns.iter().map(|(app, v)| Transaction::new(app, *v)).collect());
         let started = std::time::Instant::now();
-        let mut writer = RecordBatchWriter::for_table(&self.table)?.with_commit_properties(props);
+        let mut writer = RecordBatchWriter::for_table(&self.table)?;
         if full.num_rows() > 0 {
             writer.write(full).await?;
         }
+        let adds: Vec<Action> = writer.flush().await?.into_iter().map(Action::Add).collect();
         let written = started.elapsed();
-        writer.flush_and_commit(&mut self.table).await?;
+        let snapshot = self.table.snapshot()?;
+        let partition_by = snapshot.metadata().partition_columns().to_vec();
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: (!partition_by.is_empty()).then_some(partition_by),
+            predicate: None,
+        };
+        let post = CommitBuilder::from(commit_properties(txns))
+            .with_actions(adds)
+            .build(Some(snapshot), self.table.log_store(), operation)
+            .into_prepared_commit_future()
+            .await?
+            .await?;
         tracing::debug!(
             table = %self.name,
             rows = batch.num_rows(),
-            encode_ms = written.as_secs_f64() * 1e3,
+            version = post.version,
+            write_ms = written.as_secs_f64() * 1e3,
             commit_ms = (started.elapsed() - written).as_secs_f64() * 1e3,
             "appended"
         );
-        Ok(())
+        Ok(post)
     }
 
     /// A write of `batch` (the contract's columns; derived partition columns are added)
@@ -745,8 +821,7 @@ impl ProductTable {
             table: self.name.clone(),
             source,
         })?;
-        let props = CommitProperties::default()
-            .with_application_transactions(txns.iter().map(|(app, v)| Transaction::new(app, *v)).collect());
+        let props = commit_properties(txns);
         let mut builder = self
             .table
             .clone()
@@ -876,4 +951,13 @@ async fn create(
         );
     }
     builder.await
+}
+
+/// A commit recording `txns`. The log is not cleaned after it: delta-rs's cleanup lists
+/// the whole `_delta_log` on every commit, a cost that grows with the table's age and
+/// is paid by every group commit; `trib maintain` and the server's compactions clean it.
+fn commit_properties(txns: &[(String, i64)]) -> CommitProperties {
+    CommitProperties::default()
+        .with_application_transactions(txns.iter().map(|(app, v)| Transaction::new(app, *v)).collect())
+        .with_cleanup_expired_logs(Some(false))
 }

@@ -3,6 +3,7 @@
 use crate::error::ApiError;
 use crate::metrics as m;
 use std::collections::HashMap;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -61,6 +62,7 @@ impl IngestHub {
                 rx,
                 settings.group_commit_records,
                 settings.group_commit_latency,
+                settings.background.clone().unwrap_or_else(tokio::runtime::Handle::current),
             ));
             queues.insert(name, tx);
         }
@@ -153,9 +155,20 @@ impl IngestHub {
 /// Collects jobs until the group is big or old enough, commits it, answers each job.
 /// Group commits between two compactions of a product's bronze table: each group adds
 /// a file per partition, and every commit costs more with each small file the table has.
-const COMPACT_EVERY: u64 = 100;
+const COMPACT_EVERY: u64 = 50;
+/// The file size those compactions aim at: files that reached it are not rewritten by
+/// the next round. delta-rs loads the table's whole file list again after each commit,
+/// so the writer's commits stay fast only while the table has few files.
+const COMPACT_TARGET: NonZeroU64 = NonZeroU64::new(16 << 20).expect("non-zero");
 
-async fn writer(lake: Lake, contract: Contract, mut rx: mpsc::Receiver<Job>, max_records: usize, max_wait: Duration) {
+async fn writer(
+    lake: Lake,
+    contract: Contract,
+    mut rx: mpsc::Receiver<Job>,
+    max_records: usize,
+    max_wait: Duration,
+    background: tokio::runtime::Handle,
+) {
     let product = contract.product.value.to_string();
     let mut ingestor: Option<Ingestor> = None;
     let mut commits_since_compaction = 0u64;
@@ -180,7 +193,7 @@ async fn writer(lake: Lake, contract: Contract, mut rx: mpsc::Receiver<Job>, max
         metrics::gauge!(m::INGEST_QUEUE_DEPTH, "product" => product.clone()).set(rx.len() as f64);
         if ingestor.is_none() {
             match Ingestor::open(&lake, &contract).await {
-                Ok(i) => ingestor = Some(i),
+                Ok(i) => ingestor = Some(i.with_deferred_settle()),
                 Err(e) => {
                     tracing::error!(product = %product, error = %e, "cannot open the product's tables");
                     for job in jobs {
@@ -206,7 +219,7 @@ async fn writer(lake: Lake, contract: Contract, mut rx: mpsc::Receiver<Job>, max
         // rewrite of other files commit without conflict.
         if commits_since_compaction >= COMPACT_EVERY && compaction.as_ref().is_none_or(|c| c.is_finished()) {
             commits_since_compaction = 0;
-            compaction = Some(tokio::spawn(compact(lake.clone(), contract.clone())));
+            compaction = Some(background.spawn(compact(lake.clone(), contract.clone())));
         }
         match result {
             Ok(outcomes) => {
@@ -229,13 +242,21 @@ async fn writer(lake: Lake, contract: Contract, mut rx: mpsc::Receiver<Job>, max
                 }
             }
         }
+        // The producers have their answers; the table state the next group commits on
+        // loads while its requests gather.
+        if let Some(ing) = ingestor.as_mut()
+            && let Err(e) = ing.settle().await
+        {
+            tracing::warn!(product = %product, error = %e, "cannot load the table after a commit; reopening it");
+            ingestor = None;
+        }
     }
 }
 
 async fn compact(lake: Lake, contract: Contract) {
     let product = contract.product.value.to_string();
     let started = Instant::now();
-    match trib_lake::compact_product(&lake, &contract).await {
+    match trib_lake::compact_product(&lake, &contract, Some(COMPACT_TARGET)).await {
         Ok(r) => {
             metrics::histogram!(m::COMPACTION_SECONDS, "product" => product.clone())
                 .record(started.elapsed().as_secs_f64());

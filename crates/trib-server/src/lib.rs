@@ -43,6 +43,10 @@ pub struct ServerSettings {
     pub group_commit_latency: Duration,
     /// Requests that may wait per product before new ones get 429.
     pub queue: usize,
+    /// The runtime that compacts bronze tables beside their writers (the server's own
+    /// when `None`): a rewrite is CPU work that must not take the workers that answer
+    /// requests.
+    pub background: Option<tokio::runtime::Handle>,
 }
 
 impl Default for ServerSettings {
@@ -52,6 +56,7 @@ impl Default for ServerSettings {
             group_commit_records: 50_000,
             group_commit_latency: Duration::from_millis(20),
             queue: 1024,
+            background: None,
         }
     }
 }

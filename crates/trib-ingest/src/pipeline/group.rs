@@ -58,9 +58,10 @@ impl Ingestor {
     /// it holds. Per batch, the result is its report or why its body was refused; the
     /// outer error means a commit failed and the group must be retried.
     pub async fn ingest_group(&mut self, items: Vec<Pending>) -> Result<Vec<Result<BatchReport>>> {
+        self.settle().await?;
         let started = std::time::Instant::now();
-        self.bronze.refresh().await.map_err(Error::Lake)?;
-        self.dead.refresh().await.map_err(Error::Lake)?;
+        self.bronze.catch_up().await.map_err(Error::Lake)?;
+        self.dead.catch_up().await.map_err(Error::Lake)?;
         let refreshed_ms = started.elapsed().as_secs_f64() * 1e3;
         let mut seen: HashSet<(String, i64)> = HashSet::new();
         // The latest event time over the group so far, for the watermark.
@@ -159,12 +160,16 @@ impl Ingestor {
         let bronze_txns = txns(ok.iter().filter(|p| !p.in_bronze).filter_map(|p| p.key.clone()));
         let bronze_batch = arrow::compute::concat_batches(&self.validator.schema(), &bronze_rows).map_err(arrow_err)?;
         let checked_ms = started.elapsed().as_secs_f64() * 1e3;
-        let version = match self
+        let (appended, settling) = self
             .bronze
-            .append_txns(&bronze_batch, &bronze_txns)
+            .append_txns_unsettled(&bronze_batch, &bronze_txns)
             .await
-            .map_err(Error::Lake)?
-        {
+            .map_err(Error::Lake)?;
+        self.unsettled = settling;
+        if !self.defer_settle {
+            self.settle().await?;
+        }
+        let version = match appended {
             trib_lake::Appended::Committed { version, .. } => Some(version),
             _ => None,
         };

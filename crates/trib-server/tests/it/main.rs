@@ -352,7 +352,7 @@ async fn small_commits_are_compacted_as_they_come() {
             .expect("send");
         assert_eq!(r.status().as_u16(), 200, "request {i}");
     }
-    // The second compaction starts after the 200th commit; let it finish.
+    // Compactions run every 50 commits, the last after the 200th; let it finish.
     let lake = trib_lake::Lake::new("lake", s.dir.path()).expect("lake");
     let url = lake.root().join("iot/sensor_readings/v1/").expect("url");
     let mut files = usize::MAX;

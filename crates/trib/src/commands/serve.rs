@@ -11,11 +11,12 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
         anyhow::bail!("the project has errors; hint: fix what `trib check` reports, then serve");
     }
     let lake = super::lake(&project)?;
-    let settings = ServerSettings {
+    let mut settings = ServerSettings {
         max_body_bytes: args.max_body_bytes,
         group_commit_records: args.group_commit_records,
         group_commit_latency: std::time::Duration::from_millis(args.group_commit_ms),
         queue: args.queue,
+        background: None,
     };
     // Newest major of each product; older majors keep their tables but take no events.
     let mut latest: Vec<trib_spec::Contract> = Vec::new();
@@ -36,6 +37,7 @@ pub fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<Outcome> {
         .enable_all()
         .build()?;
     let spawner = background.handle().clone();
+    settings.background = Some(spawner.clone());
     let result = super::runtime()?.block_on(async move {
         trib_server::metrics::handle();
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -300,7 +302,7 @@ async fn compact_model(engine: &trib_engine::Engine, node: &trib_engine::Node) {
     let Some(contract) = engine.dag().contract(node) else {
         return;
     };
-    match trib_lake::compact_product(engine.lake(), contract).await {
+    match trib_lake::compact_product(engine.lake(), contract, None).await {
         Ok(r) => {
             tracing::debug!(product = %node.0, files_removed = r.files_removed, files_added = r.files_added, "model table compacted")
         }
