@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Instant;
 use trib_lake::{Lake, ProductTable, TableKind};
 
-
 fn contract() -> trib_spec::Contract {
     let rel = "products/orders/orders_raw.yaml";
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../trib/template").join(rel);
@@ -46,7 +45,9 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lake = Lake::new("lake", dir.path()).expect("lake");
     let c = contract();
-    let mut table = ProductTable::open_or_create(&lake, &c, TableKind::Data).await.expect("open");
+    let mut table = ProductTable::open_or_create(&lake, &c, TableKind::Data)
+        .await
+        .expect("open");
     if let Ok(columns) = std::env::var("STATS_COLUMNS") {
         table
             .delta()
@@ -76,7 +77,12 @@ async fn main() {
         durable_sum += durable;
         settle_sum += settle;
         if (i + 1) % 25 == 0 {
-            println!("{:>7}  {:>10.1}  {:>10.1}", i + 1, durable_sum / 25.0, settle_sum / 25.0);
+            println!(
+                "{:>7}  {:>10.1}  {:>10.1}",
+                i + 1,
+                durable_sum / 25.0,
+                settle_sum / 25.0
+            );
             (durable_sum, settle_sum) = (0.0, 0.0);
         }
     }

@@ -221,13 +221,11 @@ async fn compact_to(table: &mut ProductTable, target_size: Option<NonZeroU64>) -
     if let Some(size) = target_size {
         optimize = optimize.with_target_size(size);
     }
-    let (_, metrics) = optimize
-        .await
-        .map_err(|source| Error::Delta {
-            operation: Operation::Maintain(Step::Compact),
-            table: name,
-            source,
-        })?;
+    let (_, metrics) = optimize.await.map_err(|source| Error::Delta {
+        operation: Operation::Maintain(Step::Compact),
+        table: name,
+        source,
+    })?;
     table.refresh().await?;
     Ok(Rewrite::from(&metrics))
 }

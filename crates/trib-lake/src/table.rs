@@ -8,11 +8,11 @@ use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::datafusion;
 use deltalake::datafusion::prelude::SessionContext;
-use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::Action;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, PostCommit};
-use deltalake::protocol::DeltaOperation;
 use deltalake::kernel::{StructType, Transaction};
+use deltalake::protocol::DeltaOperation;
 use deltalake::protocol::SaveMode;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError, TableProperty};
@@ -278,7 +278,12 @@ impl ProductTable {
     pub async fn catch_up(&mut self) -> Result<()> {
         if let Some(version) = self.version() {
             use object_store::ObjectStoreExt as _;
-            let next = self.table.log_store().log_path().clone().join(format!("{:020}.json", version + 1).as_str());
+            let next = self
+                .table
+                .log_store()
+                .log_path()
+                .clone()
+                .join(format!("{:020}.json", version + 1).as_str());
             let store = self.table.log_store().object_store(None);
             if let Err(object_store::Error::NotFound { .. }) = store.head(&next).await {
                 return Ok(());
@@ -346,7 +351,13 @@ impl ProductTable {
             .blind_append(batch, txns)
             .await
             .map_err(|source| self.err(Operation::Append, source))?;
-        Ok((Appended::Committed { version: post.version, rows }, Some(Settling(post))))
+        Ok((
+            Appended::Committed {
+                version: post.version,
+                rows,
+            },
+            Some(Settling(post)),
+        ))
     }
 
     /// Loads the table state after a durable commit (see [`Self::append_txns_unsettled`]).
@@ -776,7 +787,11 @@ impl ProductTable {
     /// Writes `batch`'s Parquet files and commits their `add` actions with `txns`, without
     /// planning a DataFusion write: an append needs no scan, no predicate and no schema
     /// change, and the planning cost more than the encoding on small group commits.
-    async fn blind_append(&mut self, batch: &RecordBatch, txns: &[(String, i64)]) -> Result<PostCommit, DeltaTableError> {
+    async fn blind_append(
+        &mut self,
+        batch: &RecordBatch,
+        txns: &[(String, i64)],
+    ) -> Result<PostCommit, DeltaTableError> {
         let full = with_partition_values(batch, &self.schema, &self.partitions)?;
         let started = std::time::Instant::now();
         let mut writer = RecordBatchWriter::for_table(&self.table)?;

@@ -62,7 +62,10 @@ impl IngestHub {
                 rx,
                 settings.group_commit_records,
                 settings.group_commit_latency,
-                settings.background.clone().unwrap_or_else(tokio::runtime::Handle::current),
+                settings
+                    .background
+                    .clone()
+                    .unwrap_or_else(tokio::runtime::Handle::current),
             ));
             queues.insert(name, tx);
         }
