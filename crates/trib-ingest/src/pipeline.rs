@@ -22,10 +22,9 @@ pub struct Ingestor {
     late: Option<crate::late::LateFilter>,
     bronze: ProductTable,
     dead: ProductTable,
-    /// Group commits leave bronze's new state to [`Ingestor::settle`] (the server
-    /// answers its producers in between); otherwise each group settles its own.
+    /// Group commits leave bronze's table state behind its log (see
+    /// [`trib_lake::ProductTable::append_txns_unsettled`]); otherwise each group loads it.
     defer_settle: bool,
-    unsettled: Option<trib_lake::Settling>,
 }
 
 /// Decodes, validates and applies the expectations to batches of one product, on any
@@ -151,24 +150,20 @@ impl Ingestor {
             bronze,
             dead,
             defer_settle: false,
-            unsettled: None,
         })
     }
 
-    /// Makes [`Ingestor::ingest_group`] return once its commits are durable, before
-    /// bronze's new state is loaded; the caller settles it with [`Ingestor::settle`] (or
-    /// the next group does).
+    /// Makes [`Ingestor::ingest_group`] return once its commits are durable, without
+    /// loading bronze's new table state: for a writer that commits often and reads
+    /// nothing back (`trib serve`). [`Ingestor::settle`] loads it.
     pub fn with_deferred_settle(mut self) -> Self {
         self.defer_settle = true;
         self
     }
 
-    /// Loads bronze's state after the last group commit, if that is still to do.
+    /// Loads bronze's state up to its last commit.
     pub async fn settle(&mut self) -> Result<()> {
-        if let Some(s) = self.unsettled.take() {
-            self.bronze.settle(s).await.map_err(Error::Lake)?;
-        }
-        Ok(())
+        self.bronze.settle().await.map_err(Error::Lake)
     }
 
     pub fn bronze(&self) -> &ProductTable {

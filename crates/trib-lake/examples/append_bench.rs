@@ -2,7 +2,7 @@
 //! long writing the files, the durable commit and loading the new state take as the
 //! table's file count grows.
 //!
-//! `cargo run --release -p trib-lake --example append_bench -- [COMMITS] [ROWS]`
+//! `[SETTLE=0] cargo run --release -p trib-lake --example append_bench -- [COMMITS] [ROWS]`
 
 use deltalake::arrow::array::RecordBatch;
 use std::path::Path;
@@ -42,6 +42,8 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let commits: usize = args.next().map_or(200, |a| a.parse().expect("COMMITS"));
     let rows: usize = args.next().map_or(10_000, |a| a.parse().expect("ROWS"));
+    // SETTLE=0: leave the state behind the log, as `trib serve`'s writer does.
+    let settle_each = std::env::var("SETTLE").map_or(true, |v| v != "0");
     let dir = tempfile::tempdir().expect("tempdir");
     let lake = Lake::new("lake", dir.path()).expect("lake");
     let c = contract();
@@ -67,11 +69,11 @@ async fn main() {
         let b = batch(&c, i * rows, rows);
         let txns = vec![(format!("producer-{}", i % 8), i as i64)];
         let started = Instant::now();
-        let (_, settling) = table.append_txns_unsettled(&b, &txns).await.expect("append");
+        table.append_txns_unsettled(&b, &txns).await.expect("append");
         let durable = started.elapsed().as_secs_f64() * 1e3;
         let started = Instant::now();
-        if let Some(s) = settling {
-            table.settle(s).await.expect("settle");
+        if settle_each {
+            table.settle().await.expect("settle");
         }
         let settle = started.elapsed().as_secs_f64() * 1e3;
         durable_sum += durable;

@@ -19,6 +19,7 @@ mod error;
 mod expire;
 mod location;
 mod maintain;
+mod pack;
 mod partition;
 mod provider;
 mod table;
@@ -33,4 +34,4 @@ pub use maintain::{
 };
 pub use partition::partition_columns;
 pub use provider::rechecked;
-pub use table::{Appended, MergeSpec, ProductTable, Settling, TableKind, query_table};
+pub use table::{Appended, MergeSpec, ProductTable, TableKind, query_table};

@@ -178,30 +178,47 @@ pub struct MaintenanceReport {
     pub vacuum_retention: std::time::Duration,
 }
 
+/// Commit attempts of a compaction before it gives up (delta-rs's default is 15).
+const COMPACTION_RETRIES: usize = 200;
+
 /// Opens a product's data table and [`compact`]s it: what `trib serve` runs now and
 /// then beside its writers.
 ///
-/// `target_size` overrides the table's file size target: a writer that compacts often
-/// passes a small one, so that each round leaves the files it made before alone once
-/// they reach it instead of rewriting them again; `trib maintain` packs them further.
+/// With `target_size`, an append-only table's small files are packed into files of
+/// that size by a compaction that lands beside a writer committing without loading
+/// the table (see `pack`); a writer that compacts often passes a small one, so that
+/// each round leaves the files it made before alone, and `trib maintain` packs them
+/// further. Without it, delta-rs's compaction to the table's own target.
 pub async fn compact_product(
     lake: &Lake,
     contract: &trib_spec::Contract,
     target_size: Option<NonZeroU64>,
 ) -> Result<Rewrite> {
     let mut table = ProductTable::open_or_create(lake, contract, TableKind::Data).await?;
-    let rewrite = compact_to(&mut table, target_size).await?;
-    // Commits do not clean the log (see `table::commit_properties`); a long-running
-    // writer's compactions do, so its log stays bounded without `trib maintain`.
+    let rewrite = match target_size {
+        Some(target) => crate::pack::pack_small_files(&mut table, target.get()).await?,
+        None => compact(&mut table).await?,
+    };
+    // A long-running writer neither checkpoints nor cleans the log on its commits (see
+    // `ProductTable::append_txns_unsettled` and `table::commit_properties`); its
+    // compactions do both, so readers replay few commits and the log stays bounded
+    // without `trib maintain`.
     if let Some(version) = table.version() {
+        let err = |step: Step| {
+            let table = label(table.delta());
+            move |source| Error::Delta {
+                operation: Operation::Maintain(step),
+                table,
+                source,
+            }
+        };
+        create_checkpoint(table.delta(), None)
+            .await
+            .map_err(err(Step::Checkpoint))?;
         let now = chrono::Utc::now().timestamp_millis();
         clean_log(table.delta(), version, now)
             .await
-            .map_err(|source| Error::Delta {
-                operation: Operation::Maintain(Step::CleanLog),
-                table: label(table.delta()),
-                source,
-            })?;
+            .map_err(err(Step::CleanLog))?;
     }
     Ok(rewrite)
 }
@@ -217,7 +234,15 @@ pub async fn compact(table: &mut ProductTable) -> Result<Rewrite> {
 async fn compact_to(table: &mut ProductTable, target_size: Option<NonZeroU64>) -> Result<Rewrite> {
     table.refresh().await?;
     let name = label(table.delta());
-    let mut optimize = table.delta().clone().optimize().with_type(OptimizeType::Compact);
+    // A writer beside it commits every few milliseconds without loading the table (see
+    // `ProductTable::append_txns_unsettled`), and each of its commits sends this one back
+    // to check and retry: many retries, so that it lands between two of them.
+    let mut optimize = table
+        .delta()
+        .clone()
+        .optimize()
+        .with_type(OptimizeType::Compact)
+        .with_commit_properties(CommitProperties::default().with_max_retries(COMPACTION_RETRIES));
     if let Some(size) = target_size {
         optimize = optimize.with_target_size(size);
     }

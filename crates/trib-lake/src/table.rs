@@ -10,10 +10,12 @@ use deltalake::datafusion;
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::Action;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, PostCommit};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{StructType, Transaction};
+use deltalake::logstore::CommitOrBytes;
 use deltalake::protocol::DeltaOperation;
 use deltalake::protocol::SaveMode;
+use deltalake::table::config::TablePropertiesExt as _;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError, TableProperty};
 use std::sync::Arc;
@@ -55,6 +57,9 @@ pub struct ProductTable {
     /// The table's `txn` actions, loaded on the first exactly-once check; `Unreadable`
     /// when the log's layout sends every check to the kernel.
     txns: tokio::sync::Mutex<Txns>,
+    /// The last version this handle committed past its loaded state (see
+    /// [`ProductTable::append_txns_unsettled`]).
+    head: Option<u64>,
 }
 
 enum Txns {
@@ -62,10 +67,6 @@ enum Txns {
     Loaded(crate::txns::TxnIndex),
     Unreadable,
 }
-
-/// A durable commit whose table state is still to be loaded ([`ProductTable::settle`]).
-#[must_use = "the table keeps its previous state until the commit is settled"]
-pub struct Settling(PostCommit);
 
 /// The outcome of an idempotent append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +164,7 @@ impl ProductTable {
             partitions,
             evolve,
             txns: tokio::sync::Mutex::new(Txns::NotLoaded),
+            head: None,
             merge_memory: lake.merge_memory(),
         })
     }
@@ -199,6 +201,7 @@ impl ProductTable {
             partitions: Vec::new(),
             evolve: false,
             txns: tokio::sync::Mutex::new(Txns::NotLoaded),
+            head: None,
             merge_memory: lake.merge_memory(),
         })
     }
@@ -224,7 +227,7 @@ impl ProductTable {
     }
 
     pub fn version(&self) -> Option<u64> {
-        self.table.version()
+        self.head.or_else(|| self.table.version())
     }
 
     /// The table's schema including derived partition columns.
@@ -261,14 +264,17 @@ impl ProductTable {
             *txns = Txns::Unreadable;
         }
         drop(txns);
-        let state = self
-            .table
-            .snapshot()
-            .map_err(|source| self.err(Operation::Read, source))?;
-        state
-            .transaction_version(self.table.log_store().as_ref(), app_id)
-            .await
-            .map_err(|source| self.err(Operation::Read, source))
+        let read = |source| self.err(Operation::Read, source);
+        if self.head.is_some() {
+            // The loaded state is behind the log (unsettled appends): ask the log as of
+            // the version this handle knows.
+            let state = deltalake::table::state::DeltaTableState::try_new(log.as_ref(), Some(version))
+                .await
+                .map_err(read)?;
+            return state.transaction_version(log.as_ref(), app_id).await.map_err(read);
+        }
+        let state = self.table.snapshot().map_err(read)?;
+        state.transaction_version(log.as_ref(), app_id).await.map_err(read)
     }
 
     /// Loads the commits made since this state, if any: one HEAD of the next commit's
@@ -288,12 +294,23 @@ impl ProductTable {
             if let Err(object_store::Error::NotFound { .. }) = store.head(&next).await {
                 return Ok(());
             }
+            // A handle that appends without loading (see `append_txns_unsettled`) steps
+            // over appends and compactions instead of reloading the whole file list.
+            if self.head.is_some()
+                && self
+                    .step_over()
+                    .await
+                    .map_err(|source| self.err(Operation::Read, source))?
+            {
+                return Ok(());
+            }
         }
         self.refresh().await
     }
 
     /// Reloads the latest table state (after other writers committed).
     pub async fn refresh(&mut self) -> Result<()> {
+        self.head = None;
         self.table
             .update_incremental(None)
             .await
@@ -319,57 +336,66 @@ impl ProductTable {
     /// of them is committed yet; a concurrent writer committing one of them makes this
     /// commit fail with a conflict rather than land twice.
     pub async fn append_txns(&mut self, batch: &RecordBatch, txns: &[(String, i64)]) -> Result<Appended> {
-        let (appended, settling) = self.append_txns_unsettled(batch, txns).await?;
-        if let Some(settling) = settling {
-            self.settle(settling).await?;
-        }
+        let appended = self.append_txns_unsettled(batch, txns).await?;
+        self.settle().await?;
         Ok(appended)
     }
 
-    /// [`Self::append_txns`], returning as soon as the commit is durable: loading the new
-    /// table state (delta-rs replays the table's file list, a cost that grows with every
-    /// file) is left to [`Self::settle`], so that a writer can answer its producers first.
-    /// Until then the table keeps its previous state, which is safe: a refresh or a
-    /// commit on it catches up with the log, as after any other writer's commit.
-    pub async fn append_txns_unsettled(
-        &mut self,
-        batch: &RecordBatch,
-        txns: &[(String, i64)],
-    ) -> Result<(Appended, Option<Settling>)> {
+    /// [`Self::append_txns`], returning as soon as the commit is durable, without loading
+    /// the new table state: delta-rs loads a table's whole file list again after each
+    /// commit (a cost that grows with every file), which a writer making many small
+    /// commits cannot afford on each of them.
+    ///
+    /// The commit goes straight to the log's next version (a `put` if absent), as the
+    /// Delta protocol's optimistic concurrency allows: versions are contiguous, so when the
+    /// version after the last one this handle knows is free, no other writer committed in
+    /// between and the exactly-once checks made up to that version still hold. When it is
+    /// taken, the table is reloaded and the commit goes through delta-rs's conflict
+    /// checks. Afterwards [`Self::version`] is the new version while reads see the loaded
+    /// state until [`Self::settle`]; [`Self::catch_up`] and the `txn` checks follow the log.
+    pub async fn append_txns_unsettled(&mut self, batch: &RecordBatch, txns: &[(String, i64)]) -> Result<Appended> {
         if batch.num_rows() == 0 && txns.is_empty() {
-            return Ok((Appended::Empty, None));
+            return Ok(Appended::Empty);
         }
         let rows = batch.num_rows();
         if self.evolve || !self.writes_blind(batch) {
+            self.settle().await?;
             let builder = self.writer(batch, SaveMode::Append, txns)?;
             self.table = builder.await.map_err(|source| self.err(Operation::Append, source))?;
             self.evolve = false;
             let version = self.version().unwrap_or_default();
-            return Ok((Appended::Committed { version, rows }, None));
+            return Ok(Appended::Committed { version, rows });
         }
-        let post = self
+        let version = self
             .blind_append(batch, txns)
             .await
             .map_err(|source| self.err(Operation::Append, source))?;
-        Ok((
-            Appended::Committed {
-                version: post.version,
-                rows,
-            },
-            Some(Settling(post)),
-        ))
+        Ok(Appended::Committed { version, rows })
     }
 
-    /// Loads the table state after a durable commit (see [`Self::append_txns_unsettled`]).
-    pub async fn settle(&mut self, settling: Settling) -> Result<()> {
+    /// Loads the table state up to [`Self::version`] after unsettled appends, and writes
+    /// the checkpoint delta-rs would have written after one of them.
+    pub async fn settle(&mut self) -> Result<()> {
+        let Some(head) = self.head.take() else {
+            return Ok(());
+        };
         let started = std::time::Instant::now();
-        let version = settling.0.version;
-        let finalized = settling.0.await.map_err(|source| self.err(Operation::Append, source))?;
-        // Another path may have caught up past this commit already.
-        if self.version().is_none_or(|v| v < version) {
-            self.table.state = Some(finalized.snapshot());
+        let loaded = self.table.version().unwrap_or_default();
+        self.table
+            .update_incremental(Some(head))
+            .await
+            .map_err(|source| self.err(Operation::Read, source))?;
+        let interval = self
+            .table
+            .snapshot()
+            .map(|s| s.table_config().checkpoint_interval().get())
+            .unwrap_or(100);
+        if head / interval > loaded / interval {
+            deltalake::checkpoints::create_checkpoint(&self.table, None)
+                .await
+                .map_err(|source| self.err(Operation::Append, source))?;
         }
-        tracing::debug!(table = %self.name, version, settle_ms = started.elapsed().as_secs_f64() * 1e3, "table state loaded");
+        tracing::debug!(table = %self.name, version = head, settle_ms = started.elapsed().as_secs_f64() * 1e3, "table state loaded");
         Ok(())
     }
 
@@ -787,11 +813,7 @@ impl ProductTable {
     /// Writes `batch`'s Parquet files and commits their `add` actions with `txns`, without
     /// planning a DataFusion write: an append needs no scan, no predicate and no schema
     /// change, and the planning cost more than the encoding on small group commits.
-    async fn blind_append(
-        &mut self,
-        batch: &RecordBatch,
-        txns: &[(String, i64)],
-    ) -> Result<PostCommit, DeltaTableError> {
+    async fn blind_append(&mut self, batch: &RecordBatch, txns: &[(String, i64)]) -> Result<u64, DeltaTableError> {
         let full = with_partition_values(batch, &self.schema, &self.partitions)?;
         let started = std::time::Instant::now();
         let mut writer = RecordBatchWriter::for_table(&self.table)?;
@@ -800,28 +822,128 @@ impl ProductTable {
         }
         let adds: Vec<Action> = writer.flush().await?.into_iter().map(Action::Add).collect();
         let written = started.elapsed();
-        let snapshot = self.table.snapshot()?;
-        let partition_by = snapshot.metadata().partition_columns().to_vec();
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: (!partition_by.is_empty()).then_some(partition_by),
-            predicate: None,
+        let log_store = self.table.log_store();
+        let next = self.version().map(|v| v + 1);
+        let direct = {
+            let prepared = CommitBuilder::from(commit_properties(txns))
+                .with_actions(adds.clone())
+                .build(
+                    Some(self.table.snapshot()?),
+                    log_store.clone(),
+                    append_operation(&self.table)?,
+                )
+                .into_prepared_commit_future()
+                .await?;
+            match (prepared.commit_or_bytes(), next) {
+                (entry @ CommitOrBytes::LogBytes(_), Some(_)) => {
+                    let entry = entry.clone();
+                    drop(prepared);
+                    self.commit_next(entry, txns).await?
+                }
+                _ => None,
+            }
         };
-        let post = CommitBuilder::from(commit_properties(txns))
-            .with_actions(adds)
-            .build(Some(snapshot), self.table.log_store(), operation)
-            .into_prepared_commit_future()
-            .await?
-            .await?;
+        let version = match direct {
+            Some(version) => version,
+            // Another writer committed since (or the store commits through temporary
+            // files): the general path, conflict checks included, on the reloaded state.
+            None => {
+                self.head = None;
+                self.table.update_incremental(None).await?;
+                let finalized = CommitBuilder::from(commit_properties(txns))
+                    .with_actions(adds)
+                    .build(Some(self.table.snapshot()?), log_store, append_operation(&self.table)?)
+                    .await?;
+                self.table.state = Some(finalized.snapshot());
+                finalized.version()
+            }
+        };
         tracing::debug!(
             table = %self.name,
             rows = batch.num_rows(),
-            version = post.version,
+            version,
+            direct = direct.is_some(),
             write_ms = written.as_secs_f64() * 1e3,
             commit_ms = (started.elapsed() - written).as_secs_f64() * 1e3,
             "appended"
         );
-        Ok(post)
+        Ok(version)
+    }
+
+    /// Writes `entry` at the version after [`Self::version`], stepping over commits that a
+    /// blind append does not conflict with (see [`Self::step_over`]) and that did not
+    /// record any of `txns`. `None` when a commit in the way changed the table otherwise:
+    /// the caller takes the general path.
+    async fn commit_next(
+        &mut self,
+        entry: CommitOrBytes,
+        txns: &[(String, i64)],
+    ) -> Result<Option<u64>, DeltaTableError> {
+        let log_store = self.table.log_store();
+        loop {
+            let Some(next) = self.version().map(|v| v + 1) else {
+                return Ok(None);
+            };
+            match log_store
+                .write_commit_entry(next, entry.clone(), uuid::Uuid::new_v4())
+                .await
+            {
+                Ok(()) => {
+                    self.head = Some(next);
+                    return Ok(Some(next));
+                }
+                Err(TransactionError::VersionAlreadyExists(_)) => {
+                    if !self.step_over().await? {
+                        return Ok(None);
+                    }
+                    for (app, version) in txns {
+                        let held = self
+                            .txn_version(app)
+                            .await
+                            .map_err(|e| DeltaTableError::Generic(e.to_string()))?;
+                        if held.is_some_and(|h| h >= *version) {
+                            return Err(DeltaTableError::Transaction {
+                                source: TransactionError::CommitConflict(
+                                    deltalake::kernel::transaction::CommitConflictError::ConcurrentTransaction,
+                                ),
+                            });
+                        }
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Moves [`Self::version`] past the commits after it that leave an appender's view of
+    /// the table as it was: appends, transactions, and rewrites of files without a data
+    /// change (compactions). Stops at the end of the log (`true`) or at the first commit
+    /// that did anything else, such as a schema change or a delete (`false`).
+    async fn step_over(&mut self) -> Result<bool, DeltaTableError> {
+        let log_store = self.table.log_store();
+        loop {
+            let Some(next) = self.version().map(|v| v + 1) else {
+                return Ok(false);
+            };
+            let Some(bytes) = log_store.read_commit_entry(next).await? else {
+                return Ok(true);
+            };
+            for line in bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            {
+                let action: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line)?;
+                let harmless = action.iter().all(|(kind, body)| match kind.as_str() {
+                    "add" | "txn" | "commitInfo" => true,
+                    "remove" => body.get("dataChange").and_then(serde_json::Value::as_bool) == Some(false),
+                    _ => false,
+                });
+                if !harmless {
+                    return Ok(false);
+                }
+            }
+            self.head = Some(next);
+        }
     }
 
     /// A write of `batch` (the contract's columns; derived partition columns are added)
@@ -975,4 +1097,14 @@ fn commit_properties(txns: &[(String, i64)]) -> CommitProperties {
     CommitProperties::default()
         .with_application_transactions(txns.iter().map(|(app, v)| Transaction::new(app, *v)).collect())
         .with_cleanup_expired_logs(Some(false))
+}
+
+/// A blind append's operation, as `commitInfo` records it.
+fn append_operation(table: &DeltaTable) -> Result<DeltaOperation, DeltaTableError> {
+    let partition_by = table.snapshot()?.metadata().partition_columns().to_vec();
+    Ok(DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: (!partition_by.is_empty()).then_some(partition_by),
+        predicate: None,
+    })
 }

@@ -61,8 +61,13 @@ impl TxnIndex {
                 let bytes = found.bytes().await?;
                 let last: LastCheckpoint = serde_json::from_slice(&bytes)
                     .map_err(|e| DeltaTableError::Generic(format!("unreadable `_last_checkpoint`: {e}")))?;
-                if last.parts.is_some() || last.v2_checkpoint.is_some() || last.version > version {
+                if last.parts.is_some() || last.v2_checkpoint.is_some() {
                     return Ok(None);
+                }
+                if last.version > version {
+                    // A checkpoint past the version asked for (a writer that has not
+                    // loaded the table's later commits): the commits up to it, if kept.
+                    return Self::from_commits(log, version).await;
                 }
                 let path = Path::from(format!("_delta_log/{:020}.checkpoint.parquet", last.version));
                 let bytes = match store.get(&path).await {
@@ -89,6 +94,22 @@ impl TxnIndex {
             from_checkpoint = start > 0,
             "transaction index loaded"
         );
+        Ok(Some(index))
+    }
+
+    /// The transactions of commits `0..=version`, or `None` when one of them is gone.
+    async fn from_commits(log: &dyn LogStore, version: u64) -> DeltaResult<Option<Self>> {
+        let mut index = TxnIndex {
+            versions: HashMap::new(),
+            upto: 0,
+        };
+        for v in 0..=version {
+            let Some(commit) = log.read_commit_entry(v).await? else {
+                return Ok(None);
+            };
+            index.read_commit(&commit)?;
+        }
+        index.upto = version;
         Ok(Some(index))
     }
 

@@ -249,7 +249,9 @@ impl Checker {
             return Ok(None);
         }
         let after = checked.and_then(|c| u64::try_from(c).ok());
+        let started = std::time::Instant::now();
         let (schema, batches) = table.changes(after, version).await?;
+        let read = started.elapsed();
         // Only what was added, in the table's own columns.
         let keep: Vec<usize> = schema
             .fields()
@@ -283,11 +285,20 @@ impl Checker {
         let run = self
             .run(contract, Arc::new(provider), Scope::NewRows, Some(version), n)
             .await?;
+        let checked = started.elapsed();
         self.results
             .lock()
             .await
             .record(&run, Some((&app_id, version as i64)))
             .await?;
+        tracing::debug!(
+            product = %contract.product.value,
+            rows = n,
+            read_ms = read.as_secs_f64() * 1e3,
+            checked_ms = (checked - read).as_secs_f64() * 1e3,
+            recorded_ms = (started.elapsed() - checked).as_secs_f64() * 1e3,
+            "new rows checked"
+        );
         Ok(Some(run))
     }
 

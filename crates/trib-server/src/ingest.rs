@@ -207,6 +207,8 @@ async fn writer(
             }
         }
         let Some(ing) = ingestor.as_mut() else { continue };
+        let oldest = jobs.iter().map(|j| j.queued).min().unwrap_or_else(Instant::now);
+        let queued_ms = oldest.elapsed().as_secs_f64() * 1e3;
         let (pendings, replies): (Vec<Pending>, Vec<oneshot::Sender<Result<BatchReport, ApiError>>>) =
             jobs.into_iter().map(|j| (j.pending, j.reply)).unzip();
         let n = pendings.len();
@@ -224,6 +226,13 @@ async fn writer(
             commits_since_compaction = 0;
             compaction = Some(background.spawn(compact(lake.clone(), contract.clone())));
         }
+        tracing::debug!(
+            product = %product,
+            requests = n,
+            queued_ms,
+            answered_ms = oldest.elapsed().as_secs_f64() * 1e3,
+            "group answered"
+        );
         match result {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -244,14 +253,6 @@ async fn writer(
                     let _ = reply.send(Err(ApiError::Unavailable));
                 }
             }
-        }
-        // The producers have their answers; the table state the next group commits on
-        // loads while its requests gather.
-        if let Some(ing) = ingestor.as_mut()
-            && let Err(e) = ing.settle().await
-        {
-            tracing::warn!(product = %product, error = %e, "cannot load the table after a commit; reopening it");
-            ingestor = None;
         }
     }
 }

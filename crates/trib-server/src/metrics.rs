@@ -1,6 +1,6 @@
 //! Every metric of the server, named once, rendered for Prometheus at `/metrics`.
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
 pub const INGEST_RECORDS: &str = "trib_ingest_records_total";
@@ -12,6 +12,12 @@ pub const INGEST_ACK_SECONDS: &str = "trib_ingest_ack_seconds";
 pub const INGEST_PREPARE_SECONDS: &str = "trib_ingest_prepare_seconds";
 pub const COMPACTION_SECONDS: &str = "trib_compaction_seconds";
 
+/// Seconds: fine around tens of milliseconds, where ingest latency is judged.
+const INGEST_LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0,
+];
+
 /// The process-wide recorder, installed on first use.
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -20,6 +26,15 @@ pub fn handle() -> &'static PrometheusHandle {
             .set_buckets(&[
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ])
+            // Ingest latencies are judged in milliseconds (an ack p99 under 50 ms, say):
+            // finer buckets where that judgement falls.
+            .and_then(|b| {
+                [INGEST_ACK_SECONDS, INGEST_COMMIT_SECONDS, INGEST_PREPARE_SECONDS]
+                    .into_iter()
+                    .try_fold(b, |b, name| {
+                        b.set_buckets_for_metric(Matcher::Full(name.to_string()), INGEST_LATENCY_BUCKETS)
+                    })
+            })
             .map(PrometheusBuilder::build_recorder)
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();

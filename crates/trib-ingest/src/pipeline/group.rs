@@ -58,7 +58,6 @@ impl Ingestor {
     /// it holds. Per batch, the result is its report or why its body was refused; the
     /// outer error means a commit failed and the group must be retried.
     pub async fn ingest_group(&mut self, items: Vec<Pending>) -> Result<Vec<Result<BatchReport>>> {
-        self.settle().await?;
         let started = std::time::Instant::now();
         self.bronze.catch_up().await.map_err(Error::Lake)?;
         self.dead.catch_up().await.map_err(Error::Lake)?;
@@ -160,12 +159,11 @@ impl Ingestor {
         let bronze_txns = txns(ok.iter().filter(|p| !p.in_bronze).filter_map(|p| p.key.clone()));
         let bronze_batch = arrow::compute::concat_batches(&self.validator.schema(), &bronze_rows).map_err(arrow_err)?;
         let checked_ms = started.elapsed().as_secs_f64() * 1e3;
-        let (appended, settling) = self
+        let appended = self
             .bronze
             .append_txns_unsettled(&bronze_batch, &bronze_txns)
             .await
             .map_err(Error::Lake)?;
-        self.unsettled = settling;
         if !self.defer_settle {
             self.settle().await?;
         }

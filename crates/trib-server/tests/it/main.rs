@@ -352,7 +352,9 @@ async fn small_commits_are_compacted_as_they_come() {
             .expect("send");
         assert_eq!(r.status().as_u16(), 200, "request {i}");
     }
-    // Compactions run every 50 commits, the last after the 200th; let it finish.
+    // A compaction starts 50 commits after the previous one finished (how many finish
+    // among 230 commits depends on the build's speed); let the last one finish. Without
+    // them, each commit would have left a file.
     let lake = trib_lake::Lake::new("lake", s.dir.path()).expect("lake");
     let url = lake.root().join("iot/sensor_readings/v1/").expect("url");
     let mut files = usize::MAX;
@@ -361,11 +363,11 @@ async fn small_commits_are_compacted_as_they_come() {
             .await
             .expect("open");
         files = t.snapshot().expect("state").log_data().num_files();
-        if files < 60 {
+        if files <= requests / 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(files < 60, "{files} files after {requests} commits");
+    assert!(files <= requests / 2, "{files} files after {requests} commits");
     assert_eq!(s.count("iot/sensor_readings/v1/").await, requests as i64);
 }
