@@ -54,7 +54,7 @@ impl Default for ServerSettings {
         Self {
             max_body_bytes: 16 * 1024 * 1024,
             group_commit_records: 50_000,
-            group_commit_latency: Duration::from_millis(20),
+            group_commit_latency: Duration::from_millis(5),
             queue: 1024,
             background: None,
         }

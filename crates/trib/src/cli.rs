@@ -292,7 +292,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TRIB_GROUP_COMMIT_RECORDS", default_value_t = 50_000)]
     pub group_commit_records: usize,
     /// ... or once the oldest waiting request has waited this many milliseconds.
-    #[arg(long, env = "TRIB_GROUP_COMMIT_MS", default_value_t = 20)]
+    #[arg(long, env = "TRIB_GROUP_COMMIT_MS", default_value_t = 5)]
     pub group_commit_ms: u64,
     /// Requests waiting per product before new ones get 429.
     #[arg(long, env = "TRIB_INGEST_QUEUE", default_value_t = 1024)]
