@@ -141,6 +141,19 @@ impl Expectations {
             .collect()
     }
 
+    /// Plans the expectations for `schema` on a thread of its own, so that the first batch
+    /// does not wait for it: planning takes tens of milliseconds, once per process. A
+    /// plan that fails is planned again, and reported, by the first batch.
+    pub fn plan_ahead(self: &Arc<Self>, schema: SchemaRef) {
+        if self.checks.is_empty() {
+            return;
+        }
+        let this = self.clone();
+        std::thread::spawn(move || {
+            let _ = this.compiled(schema);
+        });
+    }
+
     /// The expectations planned once for `schema` (the validator's, the same for every
     /// batch): planning SQL per batch cost more than validating a small request.
     fn compiled(&self, schema: SchemaRef) -> Result<Arc<Compiled>> {

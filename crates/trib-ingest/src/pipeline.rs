@@ -45,9 +45,12 @@ pub struct Prepared {
 
 impl Preparer {
     pub fn new(contract: &Contract) -> Self {
+        let validator = Arc::new(Validator::new(contract));
+        let expectations = Arc::new(crate::expect::Expectations::new(contract));
+        expectations.plan_ahead(validator.schema());
         Self {
-            validator: Arc::new(Validator::new(contract)),
-            expectations: Arc::new(crate::expect::Expectations::new(contract)),
+            validator,
+            expectations,
         }
     }
 
@@ -142,10 +145,15 @@ impl Ingestor {
         let dead = ProductTable::open_or_create(lake, contract, TableKind::DeadLetters)
             .await
             .map_err(Error::Lake)?;
+        let validator = Arc::new(Validator::new(contract));
         Ok(Self {
             product: contract.product.value.to_string(),
-            validator: Arc::new(Validator::new(contract)),
-            expectations: Arc::new(crate::expect::Expectations::new(contract)),
+            expectations: {
+                let e = Arc::new(crate::expect::Expectations::new(contract));
+                e.plan_ahead(validator.schema());
+                e
+            },
+            validator,
             late: crate::late::LateFilter::new(contract),
             bronze,
             dead,
