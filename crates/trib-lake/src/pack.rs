@@ -160,22 +160,10 @@ pub async fn pack_small_files(table: &mut ProductTable, target: u64) -> Result<R
 
 /// Whether commit `version` holds nothing but appended files and transactions.
 async fn only_appends(log_store: &dyn deltalake::logstore::LogStore, version: u64) -> Result<bool, DeltaTableError> {
-    let Some(bytes) = log_store.read_commit_entry(version).await? else {
-        return Ok(false);
-    };
-    for line in bytes
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-    {
-        let action: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line)?;
-        if !action
-            .keys()
-            .all(|k| matches!(k.as_str(), "add" | "txn" | "commitInfo"))
-        {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    let only = crate::table::commit_only(log_store, version, |kind, _| {
+        matches!(kind, "add" | "txn" | "commitInfo")
+    });
+    Ok(only.await? == Some(true))
 }
 
 /// A file's rows in the table's columns: the partition values the file's path holds

@@ -925,22 +925,16 @@ impl ProductTable {
             let Some(next) = self.version().map(|v| v + 1) else {
                 return Ok(false);
             };
-            let Some(bytes) = log_store.read_commit_entry(next).await? else {
-                return Ok(true);
-            };
-            for line in bytes
-                .split(|b| *b == b'\n')
-                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            match commit_only(log_store.as_ref(), next, |kind, body| match kind {
+                "add" | "txn" | "commitInfo" => true,
+                "remove" => body.get("dataChange").and_then(serde_json::Value::as_bool) == Some(false),
+                _ => false,
+            })
+            .await?
             {
-                let action: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line)?;
-                let harmless = action.iter().all(|(kind, body)| match kind.as_str() {
-                    "add" | "txn" | "commitInfo" => true,
-                    "remove" => body.get("dataChange").and_then(serde_json::Value::as_bool) == Some(false),
-                    _ => false,
-                });
-                if !harmless {
-                    return Ok(false);
-                }
+                None => return Ok(true),
+                Some(false) => return Ok(false),
+                Some(true) => {}
             }
             self.head = Some(next);
         }
@@ -1107,4 +1101,26 @@ fn append_operation(table: &DeltaTable) -> Result<DeltaOperation, DeltaTableErro
         partition_by: (!partition_by.is_empty()).then_some(partition_by),
         predicate: None,
     })
+}
+
+/// Whether every action of commit `version` passes `allowed` (given the action's kind,
+/// such as `add`, and its body); `None` when there is no such commit.
+pub(crate) async fn commit_only(
+    log_store: &dyn deltalake::logstore::LogStore,
+    version: u64,
+    allowed: impl Fn(&str, &serde_json::Value) -> bool,
+) -> Result<Option<bool>, DeltaTableError> {
+    let Some(bytes) = log_store.read_commit_entry(version).await? else {
+        return Ok(None);
+    };
+    for line in bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+    {
+        let action: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line)?;
+        if !action.iter().all(|(kind, body)| allowed(kind, body)) {
+            return Ok(Some(false));
+        }
+    }
+    Ok(Some(true))
 }
