@@ -49,6 +49,10 @@ pub async fn pack_small_files(table: &mut ProductTable, target: u64) -> Result<R
         return Ok(Rewrite::default());
     };
     let delta = table.delta().clone();
+    if !crate::table::commits_by_put(delta.log_store().as_ref()) {
+        // Stores that commit by renaming a temporary file: delta-rs's compaction.
+        return crate::maintain::compact(table).await;
+    }
     let state = delta.snapshot().map_err(err)?;
     let mut groups: BTreeMap<Vec<(String, Option<String>)>, Vec<_>> = BTreeMap::new();
     for file in state.log_data().iter() {
@@ -129,10 +133,10 @@ pub async fn pack_small_files(table: &mut ProductTable, target: u64) -> Result<R
         .map_err(err)?;
     let entry = match prepared.commit_or_bytes() {
         e @ CommitOrBytes::LogBytes(_) => e.clone(),
-        // Stores that commit by renaming a temporary file: delta-rs's path.
         CommitOrBytes::TmpCommit(_) => {
-            drop(prepared);
-            return crate::maintain::compact(table).await;
+            return Err(err(DeltaTableError::Generic(
+                "the log store committed through a temporary file".to_string(),
+            )));
         }
     };
     drop(prepared);

@@ -823,8 +823,13 @@ impl ProductTable {
         let adds: Vec<Action> = writer.flush().await?.into_iter().map(Action::Add).collect();
         let written = started.elapsed();
         let log_store = self.table.log_store();
-        let next = self.version().map(|v| v + 1);
-        let direct = {
+        let next = self
+            .version()
+            .map(|v| v + 1)
+            .filter(|_| commits_by_put(log_store.as_ref()));
+        let direct = if next.is_none() {
+            None
+        } else {
             let prepared = CommitBuilder::from(commit_properties(txns))
                 .with_actions(adds.clone())
                 .build(
@@ -1091,6 +1096,13 @@ fn commit_properties(txns: &[(String, i64)]) -> CommitProperties {
     CommitProperties::default()
         .with_application_transactions(txns.iter().map(|(app, v)| Transaction::new(app, *v)).collect())
         .with_cleanup_expired_logs(Some(false))
+}
+
+/// Whether the log store commits with a conditional put of the commit's bytes, which a
+/// writer can do itself at a version of its choice; other stores rename a temporary
+/// file, through delta-rs's commit.
+pub(crate) fn commits_by_put(log_store: &dyn deltalake::logstore::LogStore) -> bool {
+    matches!(log_store.name().as_str(), "DefaultLogStore" | "LakeFSLogStore")
 }
 
 /// A blind append's operation, as `commitInfo` records it.
