@@ -78,7 +78,7 @@ async fn created_from_the_contract_with_partition_columns() {
 }
 
 /// A new `orders.orders_raw` table in a temporary lake (kept as long as the directory).
-async fn orders_raw_table() -> (tempfile::TempDir, Lake, Contract, ProductTable) {
+pub(crate) async fn orders_raw_table() -> (tempfile::TempDir, Lake, Contract, ProductTable) {
     let dir = tempfile::tempdir().expect("tmp");
     let lake = Lake::new(dir.path().to_str().expect("utf8"), Path::new("/")).expect("lake");
     let c = contract("products/orders/orders_raw.yaml");

@@ -1,7 +1,7 @@
 //! Maintenance on real tables: many small appends, then compaction, Z-order, checkpoint,
 //! log cleanup and vacuum.
 
-use crate::{contract, orders, scalar, trib_lake_query_count};
+use crate::{contract, orders, orders_raw_table, scalar, trib_lake_query_count};
 use deltalake::arrow::array::AsArray;
 use std::path::Path;
 use trib_core::{Clock, SystemClock};
@@ -307,36 +307,19 @@ async fn only_existing_tables_are_opened() {
 /// each appended row once, and the writer's own transactions stay visible to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packing_lands_beside_a_writer_that_does_not_load_the_table() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let lake = Lake::new("lake", dir.path()).expect("lake");
-    let c = contract("products/orders/orders_raw.yaml");
-    let mut writer = ProductTable::open_or_create(&lake, &c, TableKind::Data)
-        .await
-        .expect("create");
-    for i in 0..20 {
-        writer
-            .append_txns_unsettled(&orders(i * 10, i * 10 + 10), &[("producer".to_string(), i as i64)])
-            .await
-            .expect("append");
-    }
+    let (_dir, lake, c, mut writer) = orders_raw_table().await;
+    append_unsettled(&mut writer, 0..20).await;
     let (lake2, c2) = (lake.clone(), c.clone());
     let packing = tokio::spawn(async move {
         trib_lake::compact_product(&lake2, &c2, std::num::NonZeroU64::new(16 << 20))
             .await
             .expect("pack")
     });
-    for i in 20..60 {
-        writer
-            .append_txns_unsettled(&orders(i * 10, i * 10 + 10), &[("producer".to_string(), i as i64)])
-            .await
-            .expect("append");
-        tokio::task::yield_now().await;
-    }
+    append_unsettled(&mut writer, 20..60).await;
     let packed = packing.await.expect("join");
     assert!(packed.files_removed >= 2, "{packed:?}");
     assert_eq!(writer.txn_version("producer").await.expect("txn"), Some(59));
 
-    let lake = Lake::new("lake", dir.path()).expect("lake");
     let mut t = ProductTable::open_or_create(&lake, &c, TableKind::Data)
         .await
         .expect("reopen");
@@ -373,19 +356,9 @@ async fn packing_lands_beside_a_writer_that_does_not_load_the_table() {
 /// expiry kept is lost, nothing it deleted comes back, and no batch lands twice.
 #[tokio::test]
 async fn a_writer_behind_its_log_does_not_step_over_a_delete() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let lake = Lake::new("lake", dir.path()).expect("lake");
-    let c = contract("products/orders/orders_raw.yaml");
-    let mut writer = ProductTable::open_or_create(&lake, &c, TableKind::Data)
-        .await
-        .expect("create");
+    let (_dir, lake, c, mut writer) = orders_raw_table().await;
     // Orders 0..90, on 2026-03-10, 11 and 12 by id.
-    for i in 0..9 {
-        writer
-            .append_txns_unsettled(&orders(i * 10, i * 10 + 10), &[("producer".to_string(), i as i64)])
-            .await
-            .expect("append");
-    }
+    append_unsettled(&mut writer, 0..9).await;
     let before_expiry = writer.version().expect("version");
 
     // Another process expires everything updated before 2026-03-11.
@@ -398,10 +371,7 @@ async fn a_writer_behind_its_log_does_not_step_over_a_delete() {
     let expired = other.expire("updated_at", cutoff, false).await.expect("expire");
     assert_eq!(expired.rows, 30, "{expired:?}");
 
-    writer
-        .append_txns_unsettled(&orders(90, 100), &[("producer".to_string(), 9)])
-        .await
-        .expect("append after the expiry");
+    append_unsettled(&mut writer, 9..10).await;
     assert!(writer.version().expect("version") > other.version().expect("version"));
     assert!(writer.version().expect("version") > before_expiry + 1);
     // A retry of a batch committed before the expiry is still recognised.
@@ -417,4 +387,16 @@ async fn a_writer_behind_its_log_does_not_step_over_a_delete() {
     assert_eq!(scalar(&t, "SELECT count(DISTINCT order_id) FROM t").await, 70);
     assert_eq!(scalar(&t, "SELECT count(*) FROM t WHERE order_id = 'o-93'").await, 1);
     assert_eq!(scalar(&t, "SELECT count(*) FROM t WHERE order_id = 'o-3'").await, 0);
+}
+
+/// Appends batches `batches` of 10 orders each (batch `i` holds orders `10i..10i+10`,
+/// as transaction `i` of one producer) without loading the table, as `trib serve`'s
+/// writer does; yields after each so that a task beside it gets to run.
+async fn append_unsettled(t: &mut ProductTable, batches: std::ops::Range<usize>) {
+    for i in batches {
+        t.append_txns_unsettled(&orders(i * 10, i * 10 + 10), &[("producer".to_string(), i as i64)])
+            .await
+            .expect("append");
+        tokio::task::yield_now().await;
+    }
 }
