@@ -146,60 +146,105 @@ async fn ingest_chunks(
         consumed += input.read_until(b'\n', &mut h).map_err(io)? as u64;
         header = Some(h);
     }
-    // One chunk is read and prepared while the one before it commits.
+    // Chunks are read and queued ahead of the one committing, and prepared one at a
+    // time in their order (each on every core), so that the next one is ready as soon
+    // as the commit before it is done, and validation and Parquet encoding overlap.
     let preparer = ingestor.preparer();
-    let mut in_flight: Option<(tokio::task::JoinHandle<Result<Prepared>>, i64, u64)> = None;
+    let one_at_a_time = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+    let mut ahead: std::collections::VecDeque<(tokio::task::JoinHandle<Result<Prepared>>, i64, u64)> =
+        std::collections::VecDeque::new();
+    let mut at_end = false;
+    let mut body_hint = 0usize;
     loop {
-        let mut body: Vec<u8> = header.clone().unwrap_or_default();
-        let mut records = 0usize;
-        while records < opts.batch_records.max(1) {
-            let n = input.read_until(b'\n', &mut body).map_err(io)?;
-            if n == 0 {
+        while !at_end && ahead.len() <= AHEAD {
+            let mut body: Vec<u8> = Vec::with_capacity(body_hint);
+            body.extend_from_slice(header.as_deref().unwrap_or_default());
+            let (records, bytes) = read_lines(&mut input, &mut body, opts.batch_records.max(1)).map_err(io)?;
+            consumed += bytes;
+            if records == 0 {
+                at_end = true;
                 break;
             }
-            consumed += n as u64;
-            records += 1;
-        }
-        let mut next = None;
-        if records > 0 {
+            body_hint = body_hint.max(body.len() + body.len() / 8);
             // While the file is still being hashed, chunks are prepared unchecked; the
             // commit checks them.
             let id = app.ready().flatten().map(|a| BatchId::new(a.clone(), chunk_index));
-            next = match &id {
-                Some(id) if ingestor.holds(id).await? => {
-                    report.batches += 1;
-                    report.skipped_batches += 1;
-                    None
-                }
-                _ => {
-                    let (p, format) = (preparer.clone(), opts.format);
-                    let task = tokio::spawn(async move { p.prepare(format, bytes::Bytes::from(body)).await });
-                    Some((task, chunk_index, consumed))
-                }
+            let held = match &id {
+                Some(id) => ingestor.holds(id).await?,
+                None => false,
             };
+            if held {
+                report.batches += 1;
+                report.skipped_batches += 1;
+            } else {
+                let (p, format, turn) = (preparer.clone(), opts.format, one_at_a_time.clone());
+                let task = tokio::spawn(async move {
+                    let _turn = turn.acquire_owned().await;
+                    p.prepare(format, bytes::Bytes::from(body)).await
+                });
+                ahead.push_back((task, chunk_index, consumed));
+            }
             chunk_index += 1;
         }
-        if let Some((task, chunk, upto)) = in_flight.take() {
-            let prepared = task
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-            let app_id = app.get().await?;
-            report.app_id = app_id.clone();
-            let batch = Batch {
-                app_id: &app_id,
-                chunk,
-                received_at_micros,
-            };
-            commit_prepared(ingestor, &opts, prepared, batch, &mut report).await?;
-            (opts.progress)(upto);
-        }
-        in_flight = next;
-        if records == 0 {
+        let Some((task, chunk, upto)) = ahead.pop_front() else {
             break;
-        }
+        };
+        let prepared = task
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        let app_id = app.get().await?;
+        report.app_id = app_id.clone();
+        let batch = Batch {
+            app_id: &app_id,
+            chunk,
+            received_at_micros,
+        };
+        commit_prepared(ingestor, &opts, prepared, batch, &mut report).await?;
+        (opts.progress)(upto);
     }
     report.app_id = app.get().await?;
     Ok(report)
+}
+
+/// Chunks read ahead of the one committing.
+const AHEAD: usize = 2;
+
+/// Appends up to `want` lines (each with its line end; the last of the input may have
+/// none) to `body`, in whole runs of the reader's buffer. Returns the lines and bytes
+/// taken: the same chunks as reading line by line.
+fn read_lines(input: &mut impl BufRead, body: &mut Vec<u8>, want: usize) -> std::io::Result<(usize, u64)> {
+    let (mut lines, mut bytes) = (0usize, 0u64);
+    // Whether the bytes taken so far end inside a line.
+    let mut open = false;
+    while lines < want {
+        let buf = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            break;
+        }
+        let mut take = buf.len();
+        let mut ends = 0;
+        for p in memchr::memchr_iter(b'\n', buf) {
+            ends += 1;
+            if lines + ends == want {
+                take = p + 1;
+                break;
+            }
+        }
+        body.extend_from_slice(&buf[..take]);
+        lines += ends;
+        open = buf[take - 1] != b'\n';
+        bytes += take as u64;
+        input.consume(take);
+    }
+    // A last line without a line end is a line too.
+    if open {
+        lines += 1;
+    }
+    Ok((lines, bytes))
 }
 
 /// Which chunk of which input a batch is.
@@ -241,4 +286,61 @@ async fn commit_prepared(
         report.total.add(&r);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_lines;
+    use std::io::BufRead;
+
+    /// Chunks as reading line by line makes them: `want` lines each, the last line
+    /// counted with or without its line end.
+    fn by_lines(input: &[u8], want: usize) -> Vec<(Vec<u8>, usize)> {
+        let mut r = std::io::BufReader::new(input);
+        let mut out = Vec::new();
+        loop {
+            let (mut body, mut n) = (Vec::new(), 0);
+            while n < want && r.read_until(b'\n', &mut body).expect("read") > 0 {
+                n += 1;
+            }
+            if n == 0 {
+                return out;
+            }
+            out.push((body, n));
+        }
+    }
+
+    #[test]
+    fn chunks_are_those_of_reading_line_by_line() {
+        let inputs: [&[u8]; 6] = [
+            b"",
+            b"a\n",
+            b"a\nbb\nccc\ndddd\n",
+            b"a\nbb\nccc\ndddd",
+            b"\n\n\nx\r\n\n",
+            b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n{\"a\":4}\n{\"a\":5}",
+        ];
+        for input in inputs {
+            for want in 1..=6 {
+                // Buffers smaller than a line, and larger than the input.
+                for capacity in [1, 2, 3, 5, 64] {
+                    let mut r = std::io::BufReader::with_capacity(capacity, input);
+                    let mut got = Vec::new();
+                    let mut total = 0;
+                    loop {
+                        let mut body = Vec::new();
+                        let (n, bytes) = read_lines(&mut r, &mut body, want).expect("read");
+                        if n == 0 {
+                            break;
+                        }
+                        assert_eq!(bytes as usize, body.len());
+                        total += bytes;
+                        got.push((body, n));
+                    }
+                    assert_eq!(got, by_lines(input, want), "{input:?} by {want}, buffer {capacity}");
+                    assert_eq!(total as usize, input.len());
+                }
+            }
+        }
+    }
 }

@@ -25,6 +25,36 @@ pub struct Ingestor {
     /// Group commits leave bronze's table state behind its log (see
     /// [`trib_lake::ProductTable::append_txns_unsettled`]); otherwise each group loads it.
     defer_settle: bool,
+    /// Bronze's commits and their rows, for a caller that checks them in memory.
+    kept: Option<Kept>,
+}
+
+/// Rows committed to bronze, kept up to a size: see [`Ingestor::keep_committed`].
+#[derive(Debug, Default)]
+struct Kept {
+    versions: Vec<u64>,
+    batches: Vec<arrow::array::RecordBatch>,
+    bytes: usize,
+    budget: usize,
+    /// Over budget: nothing is kept any more.
+    overflowed: bool,
+}
+
+impl Kept {
+    fn push(&mut self, version: u64, batch: &arrow::array::RecordBatch) {
+        if self.overflowed {
+            return;
+        }
+        self.bytes += batch.get_array_memory_size();
+        if self.bytes > self.budget {
+            self.overflowed = true;
+            self.versions = Vec::new();
+            self.batches = Vec::new();
+            return;
+        }
+        self.versions.push(version);
+        self.batches.push(batch.clone());
+    }
 }
 
 /// Decodes, validates and applies the expectations to batches of one product, on any
@@ -158,6 +188,32 @@ impl Ingestor {
             bronze,
             dead,
             defer_settle: false,
+            kept: None,
+        })
+    }
+
+    /// Keeps the rows this ingestor commits to bronze, up to `budget` bytes of Arrow
+    /// memory, for [`Ingestor::take_committed`].
+    pub fn keep_committed(mut self, budget: usize) -> Self {
+        self.kept = Some(Kept {
+            budget,
+            ..Kept::default()
+        });
+        self
+    }
+
+    /// The rows committed since [`Ingestor::keep_committed`], when they fit its budget
+    /// and took consecutive versions of bronze (no other writer committed between them).
+    pub fn take_committed(&mut self) -> Option<trib_lake::Committed> {
+        let k = self.kept.take()?;
+        let (first, last) = (*k.versions.first()?, *k.versions.last()?);
+        if k.overflowed || last - first + 1 != k.versions.len() as u64 {
+            return None;
+        }
+        Some(trib_lake::Committed {
+            first,
+            last,
+            batches: k.batches,
         })
     }
 
@@ -281,7 +337,12 @@ impl Ingestor {
             l.advance(latest_event);
         }
         match outcome {
-            Appended::Committed { version, .. } => report.bronze_version = Some(version),
+            Appended::Committed { version, .. } => {
+                report.bronze_version = Some(version);
+                if let Some(k) = self.kept.as_mut() {
+                    k.push(version, &validated.batch);
+                }
+            }
             Appended::AlreadyCommitted => report.duplicate = true,
             Appended::Empty => report.duplicate = dead_outcome == Appended::AlreadyCommitted,
         }

@@ -10,7 +10,7 @@
 //! column's exact name or one the plan does not know, and every value is of the kind
 //! its column takes as sent (text for strings and dates, numbers for numbers, epoch
 //! numbers or ISO-8601 text for timestamps). Values keep their exact text
-//! (`serde_json::value::RawValue`), so decimals and epoch timestamps read the digits
+//! (see [`crate::object`]), so decimals and epoch timestamps read the digits
 //! sent. Everything else goes to the fallback, which decides (in `trib-ingest`, the
 //! record-by-record validator), so that the verdict on a record never depends on the
 //! path. The functions here are not generic: they are compiled, and optimised, in this
@@ -23,8 +23,6 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType as ArrowType, SchemaRef};
 use arrow::error::ArrowError;
-use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -116,7 +114,7 @@ pub fn chunk(
     let mut positions = Vec::new();
     let mut raw = Vec::new();
     let mut unknown: BTreeMap<String, u64> = BTreeMap::new();
-    let mut slots: Vec<Option<&RawValue>> = vec![None; plan.columns.len()];
+    let mut slots: Vec<Option<&str>> = vec![None; plan.columns.len()];
     let mut scalars: Vec<Scalar> = Vec::with_capacity(plan.columns.len());
     let mut unknown_keys: Vec<&str> = Vec::new();
     let mut line_no = 0u64;
@@ -185,26 +183,42 @@ pub fn chunk(
 fn read<'a>(
     plan: &Plan,
     line: &'a [u8],
-    slots: &mut [Option<&'a RawValue>],
+    slots: &mut [Option<&'a str>],
     scalars: &mut Vec<Scalar<'a>>,
     unknown: &mut Vec<&'a str>,
 ) -> bool {
     let Ok(line) = std::str::from_utf8(line) else {
         return false;
     };
-    let mut de = serde_json::Deserializer::from_str(line);
-    let visitor = Fields2Slots {
-        columns: &plan.columns,
-        slots,
-        unknown,
-    };
-    if !matches!(de.deserialize_map(visitor), Ok(true)) || de.end().is_err() {
+    // Keys usually come in the contract's order: the column after the last one found
+    // is tried first.
+    let mut next = 0;
+    let read = crate::object::members(line, |key, raw| {
+        let found = match plan.columns.get(next) {
+            Some(c) if c.name == key => Some(next),
+            _ => plan.columns.iter().position(|c| c.name == key),
+        };
+        match found {
+            Some(i) => {
+                slots[i] = Some(raw);
+                next = i + 1;
+                true
+            }
+            // A column's name in another case: the record path decides.
+            None if plan.columns.iter().any(|c| c.name.eq_ignore_ascii_case(key)) => false,
+            None => {
+                unknown.push(key);
+                true
+            }
+        }
+    });
+    if !read {
         return false;
     }
     for (c, slot) in plan.columns.iter().zip(slots.iter()) {
         let v = match slot {
             None => Scalar::Null,
-            Some(raw) => match scalar(raw.get(), c.kind) {
+            Some(raw) => match scalar(raw, c.kind) {
                 Some(v) => v,
                 None => return false,
             },
@@ -232,49 +246,6 @@ pub fn split(body: &[u8], n: usize) -> Vec<(usize, usize)> {
     }
     out.push((start, body.len()));
     out
-}
-
-/// Collects a JSON object's values by column, keeping each one's raw text. `false`
-/// when a key is a column's name in another case: the record path decides those.
-struct Fields2Slots<'s, 'a> {
-    columns: &'s [Column],
-    slots: &'s mut [Option<&'a RawValue>],
-    unknown: &'s mut Vec<&'a str>,
-}
-
-impl<'de> Visitor<'de> for Fields2Slots<'_, 'de> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<bool, A::Error> {
-        // Keys usually come in the contract's order: the column after the last one
-        // found is tried first.
-        let mut next = 0;
-        // Keys with escapes are not borrowed strings: an error, so the record path.
-        while let Some(key) = map.next_key::<&'de str>()? {
-            let found = match self.columns.get(next) {
-                Some(c) if c.name == key => Some(next),
-                _ => self.columns.iter().position(|c| c.name == key),
-            };
-            match found {
-                Some(i) => {
-                    self.slots[i] = Some(map.next_value::<&'de RawValue>()?);
-                    next = i + 1;
-                }
-                None => {
-                    if self.columns.iter().any(|c| c.name.eq_ignore_ascii_case(key)) {
-                        return Ok(false);
-                    }
-                    map.next_value::<IgnoredAny>()?;
-                    self.unknown.push(key);
-                }
-            }
-        }
-        Ok(true)
-    }
 }
 
 /// A value's raw JSON text as its column's scalar, when it is of the kind the column
@@ -306,6 +277,11 @@ fn scalar(raw: &str, kind: Kind) -> Option<Scalar<'_>> {
         Kind::I32 if number => raw.parse::<i32>().ok().map(Scalar::I32),
         Kind::I64 if number => raw.parse::<i64>().ok().map(Scalar::I64),
         Kind::F32 if number => {
+            let f = raw.parse::<f32>().ok()?;
+            if f.is_finite() && f.abs() < f32::MAX {
+                return Some(Scalar::F32(f));
+            }
+            // At f32's largest value: taken only when the text, read exactly, is not past it.
             raw.parse::<f64>()
                 .ok()
                 .filter(|f| f.is_finite() && f.abs() <= f64::from(f32::MAX))?;

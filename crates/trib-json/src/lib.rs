@@ -7,4 +7,5 @@
 //! its own (see the release profile in the workspace `Cargo.toml`).
 
 pub mod columns;
+pub mod object;
 pub mod text;

@@ -34,4 +34,4 @@ pub use maintain::{
 };
 pub use partition::partition_columns;
 pub use provider::rechecked;
-pub use table::{Appended, MergeSpec, ProductTable, TableKind, query_table};
+pub use table::{Appended, Committed, MergeSpec, ProductTable, TableKind, query_table};

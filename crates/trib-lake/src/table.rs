@@ -235,6 +235,24 @@ impl ProductTable {
         self.schema.clone()
     }
 
+    /// A batch of the contract's schema as this table stores it: with its derived
+    /// partition columns.
+    pub fn stored_rows(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        with_partition_values(batch, &self.schema, &self.partitions)
+            .map_err(|source| self.err(Operation::Append, DeltaTableError::Arrow { source }))
+    }
+
+    /// Whether the table held no data files at `version`.
+    pub async fn was_empty_at(&self, version: u64) -> Result<bool> {
+        let t = self.at_version(version).await?;
+        let files = t
+            .snapshot()
+            .map_err(|source| self.err(Operation::Read, source))?
+            .log_data()
+            .num_files();
+        Ok(files == 0)
+    }
+
     /// The last version committed for an application id, from the table's `txn` actions.
     pub async fn txn_version(&self, app_id: &str) -> Result<Option<i64>> {
         let Some(version) = self.version() else {
@@ -816,11 +834,11 @@ impl ProductTable {
     async fn blind_append(&mut self, batch: &RecordBatch, txns: &[(String, i64)]) -> Result<u64, DeltaTableError> {
         let full = with_partition_values(batch, &self.schema, &self.partitions)?;
         let started = std::time::Instant::now();
-        let mut writer = RecordBatchWriter::for_table(&self.table)?;
-        if full.num_rows() > 0 {
-            writer.write(full).await?;
-        }
-        let adds: Vec<Action> = writer.flush().await?.into_iter().map(Action::Add).collect();
+        let adds: Vec<Action> = write_files(&self.table, full)
+            .await?
+            .into_iter()
+            .map(Action::Add)
+            .collect();
         let written = started.elapsed();
         let log_store = self.table.log_store();
         let next = self
@@ -1135,4 +1153,43 @@ pub(crate) async fn commit_only(
         }
     }
     Ok(Some(true))
+}
+
+/// Rows a writer committed to one table as consecutive versions, one batch (in the
+/// contract's schema) per version, kept so that they can be checked without reading
+/// them back.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub first: u64,
+    pub last: u64,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// Rows per Parquet writer above which a batch is split among several, written at once:
+/// encoding is most of an append's time, and one writer uses one core.
+const ROWS_PER_WRITER: usize = 100_000;
+
+/// Writes `batch` (with its partition columns) as new data files of `table`, in parallel
+/// halves when it is large; returns their add actions, nothing committed.
+async fn write_files(table: &DeltaTable, batch: RecordBatch) -> Result<Vec<deltalake::kernel::Add>, DeltaTableError> {
+    let rows = batch.num_rows();
+    if rows == 0 {
+        return RecordBatchWriter::for_table(table)?.flush().await;
+    }
+    let writers = (rows / ROWS_PER_WRITER).clamp(1, std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut tasks = Vec::with_capacity(writers);
+    for i in 0..writers {
+        let (from, to) = (rows * i / writers, rows * (i + 1) / writers);
+        let mut writer = RecordBatchWriter::for_table(table)?;
+        let part = batch.slice(from, to - from);
+        tasks.push(tokio::spawn(async move {
+            writer.write(part).await?;
+            writer.flush().await
+        }));
+    }
+    let mut adds = Vec::new();
+    for t in tasks {
+        adds.extend(t.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?);
+    }
+    Ok(adds)
 }

@@ -192,6 +192,30 @@ async fn appends_are_idempotent_per_transaction() {
     );
 }
 
+/// A large append is encoded by several writers at once: more files, the same rows,
+/// each file with its statistics, in one commit.
+#[tokio::test]
+async fn a_large_append_is_written_in_parallel_parts() {
+    let (_dir, _lake, _c, mut t) = orders_raw_table().await;
+    let rows = 250_001;
+    let appended = t.append(&orders(0, rows), Some(("file:big", 0))).await.expect("append");
+    assert_eq!(appended, Appended::Committed { version: 1, rows });
+    let files: Vec<_> = t.delta().get_file_uris().expect("files").collect();
+    // Three days of rows, written by two writers.
+    assert_eq!(files.len(), 2 * 3, "{files:?}");
+    assert_eq!(t.count().await.expect("count"), rows as u64);
+    assert_eq!(scalar(&t, "SELECT count(DISTINCT order_id) FROM t").await, rows as i64);
+    let stats_rows: i64 = t
+        .delta()
+        .snapshot()
+        .expect("state")
+        .log_data()
+        .iter()
+        .map(|f| f.num_records().expect("statistics") as i64)
+        .sum();
+    assert_eq!(stats_rows, rows as i64);
+}
+
 #[tokio::test]
 async fn time_travel_by_version_and_timestamp() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -200,6 +200,105 @@ async fn new_rows_are_checked_once() {
     assert!(!got.contains_key("row_count#6"), "row counts are for whole products");
 }
 
+/// Rows their writer still holds are checked where they are, with the results the
+/// read-back gives; when another writer committed in between, they are read back.
+#[tokio::test]
+async fn rows_held_by_their_writer_are_checked_like_rows_read_back() {
+    let batch = |ids: &[&str], customer: Option<&str>| -> String {
+        ids.iter()
+            .map(|id| format!("{}\n", item(id, customer, "new", Some("1"), "a@x.io", T0)))
+            .collect()
+    };
+    let p = Provenance {
+        received_at_micros: 0,
+        source: "test".into(),
+        batch_id: "b".into(),
+    };
+    let results = |run: &trib_quality::checks::CheckRun| {
+        let mut r: Vec<(String, Status, u64)> = run
+            .results
+            .iter()
+            .map(|r| (r.check.clone(), r.status, r.failing))
+            .collect();
+        r.sort_by(|a, b| a.0.cmp(&b.0));
+        r
+    };
+    // Two projects with the same rows: one checks them in memory, one reads them back.
+    let (_held_dir, held_project, held_lake) = setup().await;
+    let (_read_dir, read_project, read_lake) = setup().await;
+    let first = batch(&["i1", "i2"], None);
+    let second = batch(&["i3"], Some("c1"));
+    let mut runs = Vec::new();
+    for (project, lake, in_memory) in [(&held_project, &held_lake, true), (&read_project, &read_lake, false)] {
+        let items = contract(project, "shop.items");
+        let checker = Checker::open(lake.clone(), project.clone(), ManualClock::at(T0))
+            .await
+            .expect("checker");
+        let mut ing = Ingestor::open(lake, items)
+            .await
+            .expect("ingestor")
+            .keep_committed(1 << 20);
+        for body in [&first, &second] {
+            ing.ingest(Format::Ndjson, body.as_bytes(), &p, None)
+                .await
+                .expect("ingest");
+        }
+        let committed = ing.take_committed().expect("two consecutive versions");
+        assert_eq!((committed.first, committed.last), (1, 2));
+        let run = if in_memory {
+            checker.check_committed(items, &committed).await
+        } else {
+            checker.check_new(items).await
+        };
+        runs.push(results(&run.expect("check").expect("a run")));
+    }
+    assert_eq!(runs[0], runs[1]);
+    let nulls = runs[0].iter().find(|r| r.0 == "not_null(customer)").expect("not_null");
+    assert_eq!((nulls.1, nulls.2), (Status::Fail, 2));
+
+    // Another writer's row lands between the last check and the held rows: the held
+    // rows are not all that is new, so the new rows are read back, that one included.
+    let items = contract(&held_project, "shop.items");
+    let checker = Checker::open(held_lake.clone(), held_project.clone(), ManualClock::at(T0))
+        .await
+        .expect("checker");
+    ingest(&held_lake, items, &[item("i4", None, "new", Some("1"), "a@x.io", T0)]).await;
+    let mut ing = Ingestor::open(&held_lake, items)
+        .await
+        .expect("ingestor")
+        .keep_committed(1 << 20);
+    ing.ingest(Format::Ndjson, batch(&["i5"], Some("c2")).as_bytes(), &p, None)
+        .await
+        .expect("ingest");
+    let committed = ing.take_committed().expect("one version");
+    assert_eq!((committed.first, committed.last), (4, 4));
+    let run = checker
+        .check_committed(items, &committed)
+        .await
+        .expect("check")
+        .expect("a run");
+    let nulls = run
+        .results
+        .iter()
+        .find(|r| r.check == "not_null(customer)")
+        .expect("not_null");
+    assert_eq!(
+        (nulls.rows, nulls.failing),
+        (2, 1),
+        "the other writer's row (a NULL customer) and the held one"
+    );
+
+    // Over its budget, a writer keeps nothing and the caller reads back.
+    let mut ing = Ingestor::open(&held_lake, items)
+        .await
+        .expect("ingestor")
+        .keep_committed(16);
+    ing.ingest(Format::Ndjson, batch(&["i6"], Some("c2")).as_bytes(), &p, None)
+        .await
+        .expect("ingest");
+    assert!(ing.take_committed().is_none());
+}
+
 const VOLUME: &str = r#"
 product: shop.visits
 version: 1.0.0

@@ -202,8 +202,9 @@ pub fn run(_g: &GlobalArgs, args: &DemoArgs) -> Result<Outcome> {
         std::fs::write(&path, body)?;
         let contract = super::ingest::bronze_contract(project, product)?;
         let (report, bronze, dead) = rt.block_on(async {
-            let r = super::ingest::ingest_file(&lake, &contract, &path, trib_ingest::Format::Ndjson, 5_000).await?;
-            let ing = trib_ingest::Ingestor::open(&lake, &contract).await?;
+            let mut ing = trib_ingest::Ingestor::open(&lake, &contract).await?;
+            let r = super::ingest::ingest_file(&mut ing, &contract, &path, trib_ingest::Format::Ndjson, 5_000).await?;
+            ing.settle().await?;
             anyhow::Ok((r, ing.bronze().count().await?, ing.dead_letters().count().await?))
         })?;
         let lines = body.lines().count() as u64;
@@ -220,13 +221,17 @@ pub fn run(_g: &GlobalArgs, args: &DemoArgs) -> Result<Outcome> {
     );
     let (product, file, _) = &files[0];
     let contract = super::ingest::bronze_contract(project, product)?;
-    let again = rt.block_on(super::ingest::ingest_file(
-        &lake,
-        &contract,
-        &data.join(file),
-        trib_ingest::Format::Ndjson,
-        5_000,
-    ))?;
+    let again = rt.block_on(async {
+        let mut ing = trib_ingest::Ingestor::open(&lake, &contract).await?;
+        super::ingest::ingest_file(
+            &mut ing,
+            &contract,
+            &data.join(file),
+            trib_ingest::Format::Ndjson,
+            5_000,
+        )
+        .await
+    })?;
     println!(
         "  ingesting `{file}` again: {} of {} batches recognised as already committed, {} new rows",
         again.skipped_batches, again.batches, again.total.accepted

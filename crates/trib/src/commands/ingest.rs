@@ -25,12 +25,14 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<Outcome> {
     let lake = super::lake(&project)?;
     let started = Instant::now();
     let rt = super::runtime()?;
-    let report = rt.block_on(async {
-        match args.file.as_deref().filter(|p| p.as_os_str() != "-") {
-            Some(path) => ingest_file(&lake, &contract, path, format, args.batch_size).await,
+    let (report, committed) = rt.block_on(async {
+        let mut ing = trib_ingest::Ingestor::open(&lake, &contract)
+            .await?
+            .keep_committed(KEEP_FOR_CHECKS);
+        let report = match args.file.as_deref().filter(|p| p.as_os_str() != "-") {
+            Some(path) => ingest_file(&mut ing, &contract, path, format, args.batch_size).await?,
             None => {
                 let stdin = std::io::stdin();
-                let mut ing = trib_ingest::Ingestor::open(&lake, &contract).await?;
                 let mut progress = |_: u64| {};
                 let opts = FileIngest {
                     format,
@@ -38,9 +40,10 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<Outcome> {
                     source: "stdin".into(),
                     progress: &mut progress,
                 };
-                Ok(ingest_reader(&mut ing, stdin.lock(), None, opts).await?)
+                ingest_reader(&mut ing, stdin.lock(), None, opts).await?
             }
-        }
+        };
+        anyhow::Ok((report, ing.take_committed()))
     })?;
     print_report(&contract, &report, started.elapsed(), args.format);
     // The new rows against the contract's checks; the records are in either way.
@@ -49,7 +52,10 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<Outcome> {
         let run = rt.block_on(async {
             let checker =
                 trib_quality::Checker::open(lake.clone(), project, std::sync::Arc::new(trib_core::SystemClock)).await?;
-            checker.check_new(&contract).await
+            match &committed {
+                Some(c) => checker.check_committed(&contract, c).await,
+                None => checker.check_new(&contract).await,
+            }
         });
         match run {
             Ok(Some(run)) if run.failed().next().is_some() => {
@@ -61,6 +67,10 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<Outcome> {
     }
     Ok(Outcome::Ok)
 }
+
+/// Arrow memory of the ingested rows kept to check them without reading them back;
+/// larger ingests read them back.
+const KEEP_FOR_CHECKS: usize = 512 << 20;
 
 /// The newest version of a product that takes ingested records.
 pub fn bronze_contract(project: &Project, product: &str) -> Result<Contract> {
@@ -88,7 +98,7 @@ pub fn bronze_contract(project: &Project, product: &str) -> Result<Contract> {
 
 /// Ingests one file with a progress bar on a terminal.
 pub async fn ingest_file(
-    lake: &trib_lake::Lake,
+    ing: &mut trib_ingest::Ingestor,
     contract: &Contract,
     path: &Path,
     format: Format,
@@ -108,7 +118,6 @@ pub async fn ingest_file(
             .progress_chars("=> "),
     );
     bar.set_message(contract.product.value.to_string());
-    let mut ing = trib_ingest::Ingestor::open(lake, contract).await?;
     let mut progress = |b: u64| bar.set_position(b);
     let opts = FileIngest {
         format,
@@ -116,7 +125,7 @@ pub async fn ingest_file(
         source: format!("file:{}", path.display()),
         progress: &mut progress,
     };
-    let report = ingest_path(&mut ing, path, opts).await;
+    let report = ingest_path(ing, path, opts).await;
     bar.finish_and_clear();
     Ok(report?)
 }
