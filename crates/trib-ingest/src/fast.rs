@@ -16,7 +16,7 @@ use crate::{Error, Result};
 use arrow::array::RecordBatch;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use trib_json::columns::{self, Column, Kind, Plan, Raw};
+use trib_json::columns::{self, Column, Kind, Plan};
 use trib_spec::{Contract, DataType};
 
 /// Bodies below this size are validated on the calling thread.
@@ -101,7 +101,7 @@ impl FastPlan {
         let mut out = Validated {
             batch: RecordBatch::new_empty(self.plan.schema.clone()),
             accepted_positions: Vec::new(),
-            accepted_raw: RawRows::new(body.clone()),
+            accepted_raw: RawRows::lines(body.clone()),
             dead_letters: Vec::new(),
             unknown_fields: BTreeMap::new(),
             skipped_tombstones: 0,
@@ -116,12 +116,6 @@ impl FastPlan {
                 d.position += line_base;
                 d
             }));
-            for r in chunk.raw {
-                match r {
-                    Raw::Span(a, b) => out.accepted_raw.push_span(a, b),
-                    Raw::Text(t) => out.accepted_raw.push_text(t),
-                }
-            }
             for (k, n) in chunk.unknown {
                 *out.unknown_fields.entry(k).or_default() += n;
             }
@@ -149,7 +143,7 @@ impl FastPlan {
                 fields: json_fields(line, Fields::Json),
             };
             match validator.check(record, unknown) {
-                Ok(Checked::Row { row, raw, .. }) => Some((row, raw)),
+                Ok(Checked::Row { row, .. }) => Some(row),
                 Ok(Checked::Dead(d)) => {
                     dead.push(d);
                     None

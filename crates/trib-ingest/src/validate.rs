@@ -51,6 +51,12 @@ pub struct Validated {
 pub(crate) type Verdict = Option<(Reason, Option<String>, String)>;
 
 impl Validated {
+    /// The raw text of accepted row `i`.
+    pub fn raw_text(&self, i: usize) -> String {
+        self.accepted_raw
+            .text(i, self.accepted_positions.get(i).copied().unwrap_or_default())
+    }
+
     /// Records received: always accepted + dead-lettered.
     pub fn received(&self) -> usize {
         self.batch.num_rows() + self.dead_letters.len()
@@ -70,7 +76,7 @@ impl Validated {
                     reason,
                     field,
                     message,
-                    raw: self.accepted_raw.text(i),
+                    raw: self.raw_text(i),
                 });
             }
         }
@@ -84,54 +90,56 @@ impl Validated {
 }
 
 /// Raw text of accepted rows, for the few that a later check moves to the dead letters:
-/// spans of the body they arrived in, so that the common case copies nothing.
+/// kept per row, or, for an NDJSON body whose rows are its lines, found from the row's
+/// position when asked, so that the common case keeps nothing per row.
 #[derive(Debug, Default)]
 pub struct RawRows {
     body: bytes::Bytes,
-    rows: Vec<RawRow>,
-}
-
-#[derive(Debug)]
-enum RawRow {
-    Span(usize, usize),
-    Text(String),
+    rows: Vec<String>,
+    /// Set for a body whose rows are its lines: where each line starts, made when first
+    /// needed.
+    lines: Option<std::sync::OnceLock<Vec<usize>>>,
 }
 
 impl RawRows {
-    pub(crate) fn new(body: bytes::Bytes) -> Self {
-        Self { body, rows: Vec::new() }
-    }
-
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+    /// Rows whose text is their line of `body` (NDJSON), by position from 1.
+    pub(crate) fn lines(body: bytes::Bytes) -> Self {
+        Self {
+            body,
+            rows: Vec::new(),
+            lines: Some(std::sync::OnceLock::new()),
+        }
     }
 
     pub(crate) fn push_text(&mut self, text: String) {
-        self.rows.push(RawRow::Text(text));
+        self.rows.push(text);
     }
 
-    /// A row whose text is `body[start..end]`.
-    pub(crate) fn push_span(&mut self, start: usize, end: usize) {
-        self.rows.push(RawRow::Span(start, end));
-    }
-
-    /// The text of row `i`.
-    pub fn text(&self, i: usize) -> String {
-        match self.rows.get(i) {
-            Some(RawRow::Span(a, b)) => String::from_utf8_lossy(&self.body[*a..*b]).into_owned(),
-            Some(RawRow::Text(t)) => t.clone(),
-            None => String::new(),
-        }
+    /// The text of row `i`, at `position`.
+    fn text(&self, i: usize, position: u64) -> String {
+        let Some(lines) = &self.lines else {
+            return self.rows.get(i).cloned().unwrap_or_default();
+        };
+        let starts = lines.get_or_init(|| {
+            std::iter::once(0)
+                .chain(memchr::memchr_iter(b'\n', &self.body).map(|p| p + 1))
+                .collect()
+        });
+        let n = usize::try_from(position).unwrap_or(usize::MAX);
+        let Some(&start) = n.checked_sub(1).and_then(|k| starts.get(k)) else {
+            return String::new();
+        };
+        let end = starts.get(n).map_or(self.body.len(), |next| next - 1);
+        let line = &self.body[start..end];
+        String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned()
     }
 
     /// Keeps the rows whose flag is set.
     pub(crate) fn retain(&mut self, keep: &[bool]) {
-        let mut k = keep.iter();
-        self.rows.retain(|_| k.next().copied().unwrap_or(false));
+        if self.lines.is_none() {
+            let mut k = keep.iter();
+            self.rows.retain(|_| k.next().copied().unwrap_or(false));
+        }
     }
 }
 

@@ -57,29 +57,22 @@ pub struct Plan {
     pub schema: SchemaRef,
 }
 
-/// The raw text of an accepted row: a span of the body, or text the fallback kept.
-#[derive(Debug)]
-pub enum Raw {
-    Span(usize, usize),
-    Text(String),
-}
-
 /// What one chunk of lines became.
 #[derive(Debug)]
 pub struct Chunk {
     pub batch: RecordBatch,
     /// Line number (from 1 within the chunk) of each row, in batch order.
     pub positions: Vec<u64>,
-    pub raw: Vec<Raw>,
     /// Keys the plan does not know, with how many lines had them.
     pub unknown: BTreeMap<String, u64>,
     /// Line ends in the chunk: where the next chunk's line numbers start.
     pub newlines: u64,
 }
 
-/// What the fallback made of a line: its canonical row (see [`canonical`]) and raw
-/// text, or nothing (the line is a dead letter or not a record; the fallback keeps it).
-pub type Fallback<'f> = dyn FnMut(&[u8], u64, &mut BTreeMap<String, u64>) -> Option<(Map<String, Value>, String)> + 'f;
+/// What the fallback made of a line: its canonical row (see [`canonical`]), or nothing
+/// (the line is a dead letter or not a record; the fallback keeps it). An accepted
+/// row's raw text is its line either way.
+pub type Fallback<'f> = dyn FnMut(&[u8], u64, &mut BTreeMap<String, u64>) -> Option<Map<String, Value>> + 'f;
 
 /// A value ready for its column's builder.
 #[derive(Debug, PartialEq)]
@@ -106,13 +99,14 @@ pub fn chunk(
     fallback: &mut Fallback<'_>,
 ) -> Result<Chunk, ArrowError> {
     let text = &body[start..end];
+    // Checked as a whole once; lines cut at line ends are then valid on their own.
+    let valid = std::str::from_utf8(text).ok();
     let mut builders: Vec<ColumnBuilder> = plan
         .columns
         .iter()
         .map(|c| ColumnBuilder::new(c.kind, text.len() / 100))
         .collect();
     let mut positions = Vec::new();
-    let mut raw = Vec::new();
     let mut unknown: BTreeMap<String, u64> = BTreeMap::new();
     let mut slots: Vec<Option<&str>> = vec![None; plan.columns.len()];
     let mut scalars: Vec<Scalar> = Vec::with_capacity(plan.columns.len());
@@ -123,9 +117,16 @@ pub fn chunk(
     while at <= text.len() {
         let stop = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |p| at + p);
         line_no += 1;
-        let line = &text[at..stop];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let (line_start, line_end) = (start + at, start + at + line.len());
+        let line_end = if stop > at && text[stop - 1] == b'\r' {
+            stop - 1
+        } else {
+            stop
+        };
+        let line = &text[at..line_end];
+        let line_text = match valid {
+            Some(t) => t.get(at..line_end),
+            None => std::str::from_utf8(line).ok(),
+        };
         at = stop + 1;
         if stop < text.len() {
             newlines += 1;
@@ -136,7 +137,7 @@ pub fn chunk(
         slots.iter_mut().for_each(|s| *s = None);
         scalars.clear();
         unknown_keys.clear();
-        if read(plan, line, &mut slots, &mut scalars, &mut unknown_keys) {
+        if line_text.is_some_and(|l| read(plan, l, &mut slots, &mut scalars, &mut unknown_keys)) {
             for (b, v) in builders.iter_mut().zip(scalars.drain(..)) {
                 b.push(v);
             }
@@ -147,10 +148,9 @@ pub fn chunk(
                 *unknown.entry((*k).to_string()).or_default() += 1;
             }
             positions.push(line_no);
-            raw.push(Raw::Span(line_start, line_end));
             continue;
         }
-        if let Some((row, text)) = fallback(line, line_no, &mut unknown) {
+        if let Some(row) = fallback(line, line_no, &mut unknown) {
             for (c, b) in plan.columns.iter().zip(builders.iter_mut()) {
                 let v = row.get(&c.name).unwrap_or(&Value::Null);
                 let s = canonical(v, c.kind).ok_or_else(|| {
@@ -162,7 +162,6 @@ pub fn chunk(
                 b.push(s);
             }
             positions.push(line_no);
-            raw.push(Raw::Text(text));
         }
     }
     let columns: Vec<ArrayRef> = builders
@@ -173,7 +172,6 @@ pub fn chunk(
     Ok(Chunk {
         batch: RecordBatch::try_new(plan.schema.clone(), columns)?,
         positions,
-        raw,
         unknown,
         newlines,
     })
@@ -182,14 +180,11 @@ pub fn chunk(
 /// Reads one line into `scalars`, one per column; false when it needs the fallback.
 fn read<'a>(
     plan: &Plan,
-    line: &'a [u8],
+    line: &'a str,
     slots: &mut [Option<&'a str>],
     scalars: &mut Vec<Scalar<'a>>,
     unknown: &mut Vec<&'a str>,
 ) -> bool {
-    let Ok(line) = std::str::from_utf8(line) else {
-        return false;
-    };
     // Keys usually come in the contract's order: the column after the last one found
     // is tried first.
     let mut next = 0;

@@ -62,9 +62,15 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// The position of the closing quote of a string that starts at `start` (just after its
 /// opening quote) and has neither escapes nor control characters; `None` otherwise.
 fn plain_string_end(b: &[u8], start: usize) -> Option<usize> {
-    let rel = memchr::memchr2(b'"', b'\\', &b[start..])?;
-    let end = start + rel;
-    (b[end] == b'"' && !b[start..end].iter().any(|&c| c < 0x20)).then_some(end)
+    // Keys and values in such lines are short: a plain loop beats a vector search.
+    for (i, &c) in b.iter().enumerate().skip(start) {
+        match c {
+            b'"' => return Some(i),
+            b'\\' | 0..0x20 => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Where the JSON value that starts at `i` ends; `None` when it is not one.

@@ -83,8 +83,13 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 pub fn epoch_micros(text: &str) -> Option<i64> {
     // Whole numbers stay exact through i128; the magnitude is judged on the nearest
     // float, as for fractional numbers.
-    if let Ok(i) = text.parse::<i64>().map(i128::from).or_else(|_| text.parse::<i128>()) {
-        let a = (i as f64).abs();
+    let whole = match text.parse::<i64>() {
+        // The nearest float of an i64, without a conversion from i128.
+        Ok(i) => Some((i128::from(i), i as f64)),
+        Err(_) => text.parse::<i128>().ok().map(|i| (i, i as f64)),
+    };
+    if let Some((i, nearest)) = whole {
+        let a = nearest.abs();
         let exact = if a < 1e11 {
             i * 1_000_000
         } else if a < 1e14 {

@@ -104,11 +104,7 @@ fn assert_same(a: &Validated, b: &Validated) {
     };
     assert_eq!(dead(a), dead(b), "dead letters");
     assert_eq!(a.unknown_fields, b.unknown_fields, "unknown fields");
-    let raws = |v: &Validated| {
-        (0..v.accepted_raw.len())
-            .map(|i| v.accepted_raw.text(i))
-            .collect::<Vec<_>>()
-    };
+    let raws = |v: &Validated| (0..v.batch.num_rows()).map(|i| v.raw_text(i)).collect::<Vec<_>>();
     assert_eq!(raws(a), raws(b), "raw text of accepted rows");
 }
 
