@@ -70,7 +70,7 @@ pub async fn ingest_path(ingestor: &mut Ingestor, path: &std::path::Path, opts: 
 /// exactly once under `(app_id, chunk index)`.
 pub async fn ingest_reader(
     ingestor: &mut Ingestor,
-    input: impl BufRead,
+    input: impl BufRead + Send + 'static,
     app_id: Option<String>,
     opts: FileIngest<'_>,
 ) -> Result<FileReport> {
@@ -108,7 +108,7 @@ impl AppId {
 
 async fn ingest_chunks(
     ingestor: &mut Ingestor,
-    mut input: impl BufRead,
+    mut input: impl BufRead + Send + 'static,
     mut app: AppId,
     opts: FileIngest<'_>,
 ) -> Result<FileReport> {
@@ -120,7 +120,7 @@ async fn ingest_chunks(
         what: opts.source.clone(),
         source: e,
     };
-    let mut header: Option<Vec<u8>> = None;
+    let mut header = None;
     if matches!(opts.format, Format::JsonArray | Format::Parquet) {
         // An array or a Parquet file is one document: read it whole.
         let mut body = Vec::new();
@@ -146,61 +146,71 @@ async fn ingest_chunks(
         consumed += input.read_until(b'\n', &mut h).map_err(io)? as u64;
         header = Some(h);
     }
-    // Chunks are read and queued ahead of the one committing, and prepared one at a
-    // time in their order (each on every core), so that the next one is ready as soon
-    // as the commit before it is done, and validation and Parquet encoding overlap.
+    // Chunks are read on a thread of their own and queued ahead of the one committing,
+    // and prepared one at a time in their order (each on every core), so that the next
+    // one is ready as soon as the commit before it is done, and reading, validation and
+    // Parquet encoding overlap.
+    let mut chunks = read_ahead(input, header, opts.batch_records.max(1));
     let preparer = ingestor.preparer();
     let one_at_a_time = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
     let mut ahead: std::collections::VecDeque<(tokio::task::JoinHandle<Result<Prepared>>, i64, u64)> =
         std::collections::VecDeque::new();
     let mut at_end = false;
-    let mut body_hint = 0usize;
     loop {
-        while !at_end && ahead.len() <= AHEAD {
-            let mut body: Vec<u8> = Vec::with_capacity(body_hint);
-            body.extend_from_slice(header.as_deref().unwrap_or_default());
-            let (records, bytes) = read_lines(&mut input, &mut body, opts.batch_records.max(1)).map_err(io)?;
-            consumed += bytes;
-            if records == 0 {
-                at_end = true;
-                break;
+        // Takes the next chunk as soon as it is read while the oldest prepares, and
+        // commits the oldest when it is ready.
+        let wants_chunk = !at_end && ahead.len() <= AHEAD;
+        let chunk = match ahead.front_mut() {
+            None if !wants_chunk => break,
+            None => chunks.recv().await,
+            Some((task, _, _)) => {
+                tokio::select! {
+                    biased;
+                    c = chunks.recv(), if wants_chunk => c,
+                    prepared = task => {
+                        let prepared = prepared.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+                        let Some((_, chunk, upto)) = ahead.pop_front() else {
+                            continue;
+                        };
+                        let app_id = app.get().await?;
+                        report.app_id = app_id.clone();
+                        let batch = Batch {
+                            app_id: &app_id,
+                            chunk,
+                            received_at_micros,
+                        };
+                        commit_prepared(ingestor, &opts, prepared, batch, &mut report).await?;
+                        (opts.progress)(upto);
+                        continue;
+                    }
+                }
             }
-            body_hint = body_hint.max(body.len() + body.len() / 8);
-            // While the file is still being hashed, chunks are prepared unchecked; the
-            // commit checks them.
-            let id = app.ready().flatten().map(|a| BatchId::new(a.clone(), chunk_index));
-            let held = match &id {
-                Some(id) => ingestor.holds(id).await?,
-                None => false,
-            };
-            if held {
-                report.batches += 1;
-                report.skipped_batches += 1;
-            } else {
-                let (p, format, turn) = (preparer.clone(), opts.format, one_at_a_time.clone());
-                let task = tokio::spawn(async move {
-                    let _turn = turn.acquire_owned().await;
-                    p.prepare(format, bytes::Bytes::from(body)).await
-                });
-                ahead.push_back((task, chunk_index, consumed));
-            }
-            chunk_index += 1;
+        };
+        let Some(chunk) = chunk else {
+            at_end = true;
+            continue;
+        };
+        let (body, bytes) = chunk.map_err(io)?;
+        consumed += bytes;
+        // While the file is still being hashed, chunks are prepared unchecked; the
+        // commit checks them.
+        let id = app.ready().flatten().map(|a| BatchId::new(a.clone(), chunk_index));
+        let held = match &id {
+            Some(id) => ingestor.holds(id).await?,
+            None => false,
+        };
+        if held {
+            report.batches += 1;
+            report.skipped_batches += 1;
+        } else {
+            let (p, format, turn) = (preparer.clone(), opts.format, one_at_a_time.clone());
+            let task = tokio::spawn(async move {
+                let _turn = turn.acquire_owned().await;
+                p.prepare(format, bytes::Bytes::from(body)).await
+            });
+            ahead.push_back((task, chunk_index, consumed));
         }
-        let Some((task, chunk, upto)) = ahead.pop_front() else {
-            break;
-        };
-        let prepared = task
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-        let app_id = app.get().await?;
-        report.app_id = app_id.clone();
-        let batch = Batch {
-            app_id: &app_id,
-            chunk,
-            received_at_micros,
-        };
-        commit_prepared(ingestor, &opts, prepared, batch, &mut report).await?;
-        (opts.progress)(upto);
+        chunk_index += 1;
     }
     report.app_id = app.get().await?;
     Ok(report)
@@ -208,6 +218,45 @@ async fn ingest_chunks(
 
 /// Chunks read ahead of the one committing.
 const AHEAD: usize = 2;
+
+/// Reads chunks of `per_chunk` lines (each after `header`, when there is one) on a
+/// blocking thread, one ahead of the receiver: each with its body and the bytes of
+/// input it took. The thread stops at the end of the input, at an error, or when the
+/// receiver is dropped.
+fn read_ahead(
+    mut input: impl BufRead + Send + 'static,
+    header: Option<Vec<u8>>,
+    per_chunk: usize,
+) -> tokio::sync::mpsc::Receiver<std::io::Result<(Vec<u8>, u64)>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::task::spawn_blocking(move || {
+        let mut body_hint = 0usize;
+        loop {
+            let mut body: Vec<u8> = Vec::with_capacity(body_hint);
+            body.extend_from_slice(header.as_deref().unwrap_or_default());
+            let started = std::time::Instant::now();
+            let chunk = match read_lines(&mut input, &mut body, per_chunk) {
+                Ok((0, _)) => return,
+                Ok((records, bytes)) => {
+                    tracing::debug!(
+                        records,
+                        bytes,
+                        read_ms = started.elapsed().as_secs_f64() * 1e3,
+                        "chunk read"
+                    );
+                    body_hint = body_hint.max(body.len() + body.len() / 8);
+                    Ok((body, bytes))
+                }
+                Err(e) => Err(e),
+            };
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk).is_err() || failed {
+                return;
+            }
+        }
+    });
+    rx
+}
 
 /// Appends up to `want` lines (each with its line end; the last of the input may have
 /// none) to `body`, in whole runs of the reader's buffer. Returns the lines and bytes

@@ -32,7 +32,7 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<Outcome> {
         let report = match args.file.as_deref().filter(|p| p.as_os_str() != "-") {
             Some(path) => ingest_file(&mut ing, &contract, path, format, args.batch_size).await?,
             None => {
-                let stdin = std::io::stdin();
+                let stdin = std::io::BufReader::with_capacity(1 << 20, std::io::stdin());
                 let mut progress = |_: u64| {};
                 let opts = FileIngest {
                     format,
@@ -40,7 +40,7 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<Outcome> {
                     source: "stdin".into(),
                     progress: &mut progress,
                 };
-                ingest_reader(&mut ing, stdin.lock(), None, opts).await?
+                ingest_reader(&mut ing, stdin, None, opts).await?
             }
         };
         anyhow::Ok((report, ing.take_committed()))
@@ -70,7 +70,7 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<Outcome> {
 
 /// Arrow memory of the ingested rows kept to check them without reading them back;
 /// larger ingests read them back.
-const KEEP_FOR_CHECKS: usize = 512 << 20;
+const KEEP_FOR_CHECKS: usize = 256 << 20;
 
 /// The newest version of a product that takes ingested records.
 pub fn bronze_contract(project: &Project, product: &str) -> Result<Contract> {
