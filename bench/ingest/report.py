@@ -57,6 +57,10 @@ def main():
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
         if k == 0:
             print("  ".join("-" * w for w in widths))
+    for r in runs:
+        if len(r.get("rounds", [])) > 1:
+            rounds = " ".join(f"{x:.2f}" for x in r["rounds"])
+            print(f"{r['label']}: {rounds} s in {len(r['rounds'])} rounds, the median above")
     counts = {r["label"]: r["rows"] for r in runs}
     if len(set(counts.values())) == 1:
         print(f"\nrow counts match: {next(iter(counts.values())):,} in each table ({n:,} events generated)")

@@ -53,17 +53,34 @@ pub fn content_id(path: &std::path::Path) -> Result<String> {
     Ok(h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect())
 }
 
+/// The SHA-256 of a file, being computed on a blocking thread: start it as early as
+/// possible, since a file's first commit waits for it.
+pub struct ContentId(tokio::task::JoinHandle<Result<String>>);
+
+impl ContentId {
+    pub fn of(path: &std::path::Path) -> Self {
+        let owned = path.to_path_buf();
+        Self(tokio::task::spawn_blocking(move || {
+            content_id(&owned).map(|h| format!("file:{h}"))
+        }))
+    }
+}
+
 /// Ingests a file: its chunks commit exactly once under `file:<SHA-256 of the
-/// content>` and their index. The hash is computed while the first chunk is prepared.
-pub async fn ingest_path(ingestor: &mut Ingestor, path: &std::path::Path, opts: FileIngest<'_>) -> Result<FileReport> {
+/// content>` (`content`, see [`ContentId::of`]) and their index. The hash is computed
+/// while the first chunks are read and prepared.
+pub async fn ingest_path(
+    ingestor: &mut Ingestor,
+    path: &std::path::Path,
+    content: ContentId,
+    opts: FileIngest<'_>,
+) -> Result<FileReport> {
     let file = std::fs::File::open(path).map_err(|e| Error::Io {
         what: path.display().to_string(),
         source: e,
     })?;
-    let owned = path.to_path_buf();
-    let hashing = tokio::task::spawn_blocking(move || content_id(&owned).map(|h| format!("file:{h}")));
     let input = std::io::BufReader::with_capacity(1 << 20, file);
-    ingest_chunks(ingestor, input, AppId::Hashing(hashing), opts).await
+    ingest_chunks(ingestor, input, AppId::Hashing(content.0), opts).await
 }
 
 /// Ingests a stream of NDJSON, CSV or a JSON array. With `app_id`, each chunk commits

@@ -202,8 +202,10 @@ pub fn run(_g: &GlobalArgs, args: &DemoArgs) -> Result<Outcome> {
         std::fs::write(&path, body)?;
         let contract = super::ingest::bronze_contract(project, product)?;
         let (report, bronze, dead) = rt.block_on(async {
+            let content = trib_ingest::file::ContentId::of(&path);
             let mut ing = trib_ingest::Ingestor::open(&lake, &contract).await?;
-            let r = super::ingest::ingest_file(&mut ing, &contract, &path, trib_ingest::Format::Ndjson, 5_000).await?;
+            let r = super::ingest::ingest_file(&mut ing, &contract, &path, content, trib_ingest::Format::Ndjson, 5_000)
+                .await?;
             ing.settle().await?;
             anyhow::Ok((r, ing.bronze().count().await?, ing.dead_letters().count().await?))
         })?;
@@ -222,15 +224,10 @@ pub fn run(_g: &GlobalArgs, args: &DemoArgs) -> Result<Outcome> {
     let (product, file, _) = &files[0];
     let contract = super::ingest::bronze_contract(project, product)?;
     let again = rt.block_on(async {
+        let path = data.join(file);
+        let content = trib_ingest::file::ContentId::of(&path);
         let mut ing = trib_ingest::Ingestor::open(&lake, &contract).await?;
-        super::ingest::ingest_file(
-            &mut ing,
-            &contract,
-            &data.join(file),
-            trib_ingest::Format::Ndjson,
-            5_000,
-        )
-        .await
+        super::ingest::ingest_file(&mut ing, &contract, &path, content, trib_ingest::Format::Ndjson, 5_000).await
     })?;
     println!(
         "  ingesting `{file}` again: {} of {} batches recognised as already committed, {} new rows",

@@ -26,11 +26,14 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<Outcome> {
     let started = Instant::now();
     let rt = super::runtime()?;
     let (report, committed) = rt.block_on(async {
+        // The file's content id first: the first commit waits for it.
+        let file = args.file.as_deref().filter(|p| p.as_os_str() != "-");
+        let content = file.map(trib_ingest::file::ContentId::of);
         let mut ing = trib_ingest::Ingestor::open(&lake, &contract)
             .await?
             .keep_committed(KEEP_FOR_CHECKS);
-        let report = match args.file.as_deref().filter(|p| p.as_os_str() != "-") {
-            Some(path) => ingest_file(&mut ing, &contract, path, format, args.batch_size).await?,
+        let report = match file.zip(content) {
+            Some((path, content)) => ingest_file(&mut ing, &contract, path, content, format, args.batch_size).await?,
             None => {
                 let stdin = std::io::BufReader::with_capacity(1 << 20, std::io::stdin());
                 let mut progress = |_: u64| {};
@@ -101,6 +104,7 @@ pub async fn ingest_file(
     ing: &mut trib_ingest::Ingestor,
     contract: &Contract,
     path: &Path,
+    content: trib_ingest::file::ContentId,
     format: Format,
     batch_size: usize,
 ) -> Result<FileReport> {
@@ -125,7 +129,7 @@ pub async fn ingest_file(
         source: format!("file:{}", path.display()),
         progress: &mut progress,
     };
-    let report = ingest_path(ing, path, opts).await;
+    let report = ingest_path(ing, path, content, opts).await;
     bar.finish_and_clear();
     Ok(report?)
 }
