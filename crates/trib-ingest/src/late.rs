@@ -45,7 +45,7 @@ impl LateFilter {
         })
     }
 
-    async fn load(&mut self, bronze: &ProductTable) -> Result<()> {
+    pub(crate) async fn load(&mut self, bronze: &ProductTable) -> Result<()> {
         if self.loaded {
             return Ok(());
         }

@@ -225,6 +225,17 @@ impl Ingestor {
         self
     }
 
+    /// Loads now what the first batch would otherwise wait for: the watermark (a query
+    /// of bronze) and both tables' transaction indexes.
+    pub async fn warm_up(&mut self) -> Result<()> {
+        if let Some(l) = self.late.as_mut() {
+            l.load(&self.bronze).await?;
+        }
+        self.bronze.txn_version("").await.map_err(Error::Lake)?;
+        self.dead.txn_version("").await.map_err(Error::Lake)?;
+        Ok(())
+    }
+
     /// Loads bronze's state up to its last commit.
     pub async fn settle(&mut self) -> Result<()> {
         self.bronze.settle().await.map_err(Error::Lake)

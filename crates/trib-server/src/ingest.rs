@@ -173,7 +173,20 @@ async fn writer(
     background: tokio::runtime::Handle,
 ) {
     let product = contract.product.value.to_string();
-    let mut ingestor: Option<Ingestor> = None;
+    // Opened before the first request arrives, so that it does not wait for the tables to
+    // load; a failure here is retried at the first group.
+    let opened = async {
+        let mut i = Ingestor::open(&lake, &contract).await?.with_deferred_settle();
+        i.warm_up().await?;
+        Ok::<_, trib_ingest::Error>(i)
+    };
+    let mut ingestor: Option<Ingestor> = match opened.await {
+        Ok(i) => Some(i),
+        Err(e) => {
+            tracing::warn!(product = %product, error = %e, "cannot open the product's tables yet");
+            None
+        }
+    };
     let mut commits_since_compaction = 0u64;
     let mut compaction: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(first) = rx.recv().await {
