@@ -85,36 +85,36 @@ impl LateFilter {
             .map_err(arrow_err)?;
         let Some(col) = col else { return Ok(max) };
         let times = col.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-        // Rows in arrival order: positions only grow within a body.
-        let mut verdicts: Vec<Verdict> = Vec::with_capacity(times.len());
-        for i in 0..times.len() {
-            if !times.is_valid(i) {
-                verdicts.push(None);
+        // Rows in arrival order: positions only grow within a body. Late rows are rare:
+        // they are found first, and only then is a verdict made for each row.
+        let mut late: Vec<(usize, i64, i64)> = Vec::new();
+        for (i, &t) in times.values().iter().enumerate() {
+            if times.is_null(i) {
                 continue;
             }
-            let t = times.value(i);
-            let verdict = match max {
-                Some(m) if t < m.saturating_sub(self.lateness_us) => {
-                    let wm = m - self.lateness_us;
-                    Some((
-                        Reason::Late,
-                        Some(self.column.clone()),
-                        format!(
-                            "`{}` {} is older than the watermark {} (latest event time seen {} minus allowed lateness {})",
-                            self.column,
-                            micros_text(t),
-                            micros_text(wm),
-                            micros_text(m),
-                            self.lateness_text
-                        ),
-                    ))
-                }
-                _ => None,
-            };
-            if verdict.is_none() {
-                max = Some(max.map_or(t, |m| m.max(t)));
+            match max {
+                Some(m) if t < m.saturating_sub(self.lateness_us) => late.push((i, t, m)),
+                _ => max = Some(max.map_or(t, |m| m.max(t))),
             }
-            verdicts.push(verdict);
+        }
+        if late.is_empty() {
+            return Ok(max);
+        }
+        let mut verdicts: Vec<Verdict> = vec![None; times.len()];
+        for (i, t, m) in late {
+            let wm = m - self.lateness_us;
+            verdicts[i] = Some((
+                Reason::Late,
+                Some(self.column.clone()),
+                format!(
+                    "`{}` {} is older than the watermark {} (latest event time seen {} minus allowed lateness {})",
+                    self.column,
+                    micros_text(t),
+                    micros_text(wm),
+                    micros_text(m),
+                    self.lateness_text
+                ),
+            ));
         }
         v.reject(verdicts).map_err(arrow_err)?;
         Ok(max)
