@@ -10,13 +10,14 @@ use deltalake::datafusion;
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::Action;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::scalars::ScalarExt;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{StructType, Transaction};
 use deltalake::logstore::CommitOrBytes;
 use deltalake::protocol::DeltaOperation;
 use deltalake::protocol::SaveMode;
 use deltalake::table::config::TablePropertiesExt as _;
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use deltalake::{DeltaTable, DeltaTableError, TableProperty};
 use std::sync::Arc;
 use trib_spec::{Contract, Layer};
@@ -1169,6 +1170,31 @@ pub struct Committed {
 /// encoding is most of an append's time, and one writer uses one core.
 const ROWS_PER_WRITER: usize = 100_000;
 
+/// The ranges of consecutive rows of `batch` that share their partition values, when
+/// rows of a partition mostly arrive together (a day's events); `None` when they are
+/// scattered, and delta-rs's writer groups them instead (by copying each partition's rows).
+fn partition_runs(
+    batch: &RecordBatch,
+    partition_columns: &[String],
+) -> Result<Option<Vec<std::ops::Range<usize>>>, DeltaTableError> {
+    let rows = batch.num_rows();
+    if partition_columns.is_empty() {
+        return Ok(Some(vec![0..rows]));
+    }
+    let Some(columns) = partition_columns
+        .iter()
+        .map(|name| batch.column_by_name(name).cloned())
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Ok(None);
+    };
+    let runs = deltalake::arrow::compute::partition(&columns)?;
+    Ok((runs.len() <= (rows / RUN_ROWS).max(1)).then(|| runs.ranges()))
+}
+
+/// Rows per run of one partition, on average, below which rows count as scattered.
+const RUN_ROWS: usize = 1_000;
+
 /// Writes `batch` (with its partition columns) as new data files of `table`, in parallel
 /// halves when it is large; returns their add actions, nothing committed.
 async fn write_files(table: &DeltaTable, batch: RecordBatch) -> Result<Vec<deltalake::kernel::Add>, DeltaTableError> {
@@ -1177,13 +1203,35 @@ async fn write_files(table: &DeltaTable, batch: RecordBatch) -> Result<Vec<delta
         return RecordBatchWriter::for_table(table)?.flush().await;
     }
     let writers = (rows / ROWS_PER_WRITER).clamp(1, std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let partition_columns: Vec<String> = table.snapshot()?.metadata().partition_columns().to_vec();
     let mut tasks = Vec::with_capacity(writers);
     for i in 0..writers {
         let (from, to) = (rows * i / writers, rows * (i + 1) / writers);
         let mut writer = RecordBatchWriter::for_table(table)?;
         let part = batch.slice(from, to - from);
+        let partition_columns = partition_columns.clone();
         tasks.push(tokio::spawn(async move {
-            writer.write(part).await?;
+            match partition_runs(&part, &partition_columns)? {
+                // Each run of one partition's rows goes to its file as a slice: no copy.
+                Some(runs) => {
+                    for run in runs {
+                        let values = partition_columns
+                            .iter()
+                            .map(|name| {
+                                let column = part.column_by_name(name).map(|c| c.as_ref());
+                                let value = column.and_then(|c| ScalarExt::from_array(c, run.start));
+                                value.map(|v| (name.clone(), v)).ok_or_else(|| {
+                                    DeltaTableError::generic(format!("no value of partition column `{name}`"))
+                                })
+                            })
+                            .collect::<Result<_, _>>()?;
+                        writer
+                            .write_partition(part.slice(run.start, run.len()), &values, WriteMode::Default)
+                            .await?;
+                    }
+                }
+                None => writer.write(part).await?,
+            }
             writer.flush().await
         }));
     }

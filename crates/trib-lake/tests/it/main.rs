@@ -214,6 +214,53 @@ async fn a_large_append_is_written_in_parallel_parts() {
         .map(|f| f.num_records().expect("statistics") as i64)
         .sum();
     assert_eq!(stats_rows, rows as i64);
+
+    // Rows that arrive a day at a time go to their files as runs, not row by row.
+    let by_day = orders_by_day(rows, rows + 200_000, &[11, 12]);
+    let appended = t.append(&by_day, Some(("file:big", 1))).await.expect("append");
+    assert!(matches!(appended, Appended::Committed { version: 2, .. }));
+    let files: Vec<_> = t.delta().get_file_uris().expect("files").collect();
+    // One more file per day and writer: the first writer's rows are of days 11 and 12,
+    // the second's all of day 12.
+    assert_eq!(files.len(), 6 + 3, "{files:?}");
+    assert_eq!(t.count().await.expect("count"), (rows + 200_000) as u64);
+    assert_eq!(
+        scalar(
+            &t,
+            "SELECT count(*) FROM t WHERE ordered_at_day = DATE '2026-03-11' AND customer_id = 'c-x'"
+        )
+        .await,
+        50_000
+    );
+    assert_eq!(
+        scalar(
+            &t,
+            "SELECT count(*) FROM t WHERE ordered_at_day <> CAST(ordered_at AS DATE)"
+        )
+        .await,
+        0,
+        "every row in the partition of its own day"
+    );
+}
+
+/// Rows `from..to` of orders_raw (customer `c-x`), the first quarter of them on the
+/// first day given and the rest on the second.
+fn orders_by_day(from: usize, to: usize, days: &[usize; 2]) -> RecordBatch {
+    let c = contract("products/orders/orders_raw.yaml");
+    let schema = Arc::new(c.arrow_schema());
+    let mut text = String::new();
+    for i in from..to {
+        let day = if i < from + (to - from) / 4 { days[0] } else { days[1] };
+        text.push_str(&format!(
+            "{{\"order_id\":\"o-{i}\",\"customer_id\":\"c-x\",\"status\":\"placed\",\"amount\":\"1.50\",\"ordered_at\":\"2026-03-{day}T10:00:00Z\",\"updated_at\":\"2026-03-{day}T10:00:00Z\"}}\n"
+        ));
+    }
+    let mut decoder = deltalake::arrow::json::ReaderBuilder::new(schema)
+        .with_batch_size(to - from + 1)
+        .build_decoder()
+        .expect("decoder");
+    decoder.decode(text.as_bytes()).expect("decode");
+    decoder.flush().expect("flush").expect("rows")
 }
 
 #[tokio::test]
