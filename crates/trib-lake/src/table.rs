@@ -1179,7 +1179,7 @@ fn partition_runs(
 ) -> Result<Option<Vec<std::ops::Range<usize>>>, DeltaTableError> {
     let rows = batch.num_rows();
     if partition_columns.is_empty() {
-        return Ok(Some(vec![0..rows]));
+        return Ok(Some(std::iter::once(0..rows).collect()));
     }
     let Some(columns) = partition_columns
         .iter()
