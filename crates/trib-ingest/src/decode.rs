@@ -90,6 +90,16 @@ pub fn decode_messages<'a>(
 /// dead-lettered exactly like every other format (Arrow's JSON writer keeps decimals'
 /// digits and writes times as ISO-8601). Positions are 0-based row numbers.
 fn parquet(body: &[u8]) -> Result<Vec<Record>> {
+    let text = parquet_lines(body)?;
+    let mut out = lines(&text, Fields::Json);
+    for r in &mut out {
+        r.position -= 1;
+    }
+    Ok(out)
+}
+
+/// A Parquet file's rows as NDJSON, one line a row, in order.
+pub(crate) fn parquet_lines(body: &[u8]) -> Result<Vec<u8>> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let malformed = |message: String| Error::Malformed {
         format: Format::Parquet,
@@ -99,20 +109,13 @@ fn parquet(body: &[u8]) -> Result<Vec<Record>> {
         .map_err(|e| malformed(e.to_string()))?
         .build()
         .map_err(|e| malformed(e.to_string()))?;
-    let mut out = Vec::new();
+    let mut writer = arrow::json::LineDelimitedWriter::new(Vec::new());
     for batch in reader {
         let batch = batch.map_err(|e| malformed(e.to_string()))?;
-        let mut writer = arrow::json::LineDelimitedWriter::new(Vec::new());
         writer.write(&batch).map_err(|e| malformed(e.to_string()))?;
-        writer.finish().map_err(|e| malformed(e.to_string()))?;
-        let text = writer.into_inner();
-        let offset = out.len() as u64;
-        for mut r in lines(&text, Fields::Json) {
-            r.position = offset + r.position - 1;
-            out.push(r);
-        }
     }
-    Ok(out)
+    writer.finish().map_err(|e| malformed(e.to_string()))?;
+    Ok(writer.into_inner())
 }
 
 /// One JSON value per line, each made into fields by `event`; blank lines are framing.

@@ -57,6 +57,17 @@ impl Validated {
             .text(i, self.accepted_positions.get(i).copied().unwrap_or_default())
     }
 
+    /// Positions counted from 0 instead of 1 (rows of a Parquet file).
+    fn number_from_zero(&mut self) {
+        for p in &mut self.accepted_positions {
+            *p -= 1;
+        }
+        for d in &mut self.dead_letters {
+            d.position -= 1;
+        }
+        self.accepted_raw.first = 0;
+    }
+
     /// Records received: always accepted + dead-lettered.
     pub fn received(&self) -> usize {
         self.batch.num_rows() + self.dead_letters.len()
@@ -99,6 +110,8 @@ pub struct RawRows {
     /// Set for a body whose rows are its lines: where each line starts, made when first
     /// needed.
     lines: Option<std::sync::OnceLock<Vec<usize>>>,
+    /// The position of the first line.
+    first: u64,
 }
 
 impl RawRows {
@@ -108,6 +121,7 @@ impl RawRows {
             body,
             rows: Vec::new(),
             lines: Some(std::sync::OnceLock::new()),
+            first: 1,
         }
     }
 
@@ -125,7 +139,7 @@ impl RawRows {
                 .chain(memchr::memchr_iter(b'\n', &self.body).map(|p| p + 1))
                 .collect()
         });
-        let n = usize::try_from(position).unwrap_or(usize::MAX);
+        let n = usize::try_from((position + 1).saturating_sub(self.first)).unwrap_or(usize::MAX);
         let Some(&start) = n.checked_sub(1).and_then(|k| starts.get(k)) else {
             return String::new();
         };
@@ -224,6 +238,14 @@ impl Validator {
     pub fn validate_body(&self, format: Format, body: bytes::Bytes) -> Result<Validated> {
         match (&self.fast, format) {
             (Some(plan), Format::Ndjson) => plan.validate(self, body),
+            // Parquet rows as NDJSON lines take the same column path: the same verdicts
+            // as record by record, many times faster. Their positions are 0-based.
+            (Some(plan), Format::Parquet) => {
+                let lines = crate::decode::parquet_lines(&body)?;
+                let mut v = plan.validate(self, bytes::Bytes::from(lines))?;
+                v.number_from_zero();
+                Ok(v)
+            }
             _ => self.validate(crate::decode(format, &body)?),
         }
     }

@@ -166,3 +166,102 @@ fn large_bodies_are_cut_into_chunks_without_moving_a_record() {
     assert_same(&a, &b);
     assert!(b.dead_letters.len() > 100);
 }
+
+/// A Parquet file takes the column path too (its rows as NDJSON lines) with the record
+/// path's verdicts and its 0-based positions, in one chunk and in several.
+#[test]
+fn parquet_rows_get_the_same_verdicts_on_both_paths() {
+    use arrow::array::{
+        ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, StringArray,
+        TimestampMicrosecondArray,
+    };
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+    let v = Validator::new(&contract());
+    for rows in [40usize, 30_000] {
+        let n = |i: usize| i as i64;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("ok", DataType::Boolean, true),
+            Field::new("n32", DataType::Int64, true),
+            Field::new("n64", DataType::Int64, true),
+            Field::new("f32", DataType::Float64, true),
+            Field::new("f64", DataType::Float64, true),
+            Field::new("amount", DataType::Decimal128(10, 3), true),
+            Field::new("day", DataType::Date32, true),
+            Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("local", DataType::Utf8, true),
+            Field::new("extra", DataType::Int64, true),
+        ]));
+        // Every seventh row breaks a rule of its own: a missing id, an int32 overflow,
+        // a float past f32, too many decimals, a missing time, a local time that is not one.
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter(
+                (0..rows).map(|i| (i % 7 != 1).then(|| format!("r-{i}"))),
+            )),
+            Arc::new(BooleanArray::from_iter((0..rows).map(|i| Some(i % 2 == 0)))),
+            Arc::new(Int64Array::from_iter_values(
+                (0..rows).map(|i| if i % 7 == 2 { 1 << 40 } else { n(i) }),
+            )),
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|i| n(i) * 1_000_003))),
+            Arc::new(Float64Array::from_iter_values(
+                (0..rows).map(|i| if i % 7 == 4 { 1e39 } else { 0.5 + i as f64 }),
+            )),
+            Arc::new(Float64Array::from_iter(
+                (0..rows).map(|i| (i % 3 != 0).then_some(i as f64 / 8.0)),
+            )),
+            Arc::new(
+                Decimal128Array::from_iter_values(
+                    (0..rows).map(|i| if i % 7 == 5 { 12_345 } else { n(i) as i128 * 10 }),
+                )
+                .with_precision_and_scale(10, 3)
+                .expect("decimal"),
+            ),
+            Arc::new(Date32Array::from_iter_values(
+                (0..rows).map(|i| 20_000 + (i % 30) as i32),
+            )),
+            Arc::new(
+                TimestampMicrosecondArray::from_iter(
+                    (0..rows).map(|i| (i % 7 != 6).then_some(1_773_532_800_000_000 + n(i))),
+                )
+                .with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from_iter((0..rows).map(|i| {
+                Some(if i % 7 == 3 {
+                    "soon".to_string()
+                } else {
+                    format!("2026-03-15T10:{:02}:00", i % 60)
+                })
+            }))),
+            Arc::new(Int64Array::from_iter_values((0..rows).map(n))),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+        let mut file = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut file, schema, None).expect("writer");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+        let record = v
+            .validate(decode(Format::Parquet, &file).expect("decodes"))
+            .expect("validates");
+        let column = v
+            .validate_body(Format::Parquet, bytes::Bytes::from(file))
+            .expect("validates");
+        assert_same(&record, &column);
+        assert_eq!(column.received(), rows);
+        assert!(
+            column.dead_letters.len() >= rows * 5 / 7 - 1,
+            "{}",
+            column.dead_letters.len()
+        );
+        assert_eq!(
+            column.dead_letters.first().map(|d| d.position),
+            Some(1),
+            "positions from 0"
+        );
+        assert_eq!(column.accepted_positions.first(), Some(&0));
+    }
+}
