@@ -22,15 +22,24 @@ pub(crate) fn contract(rel: &str) -> Contract {
 
 /// Rows of the orders_raw contract with ids `from..to`, built through Arrow's JSON reader.
 pub(crate) fn orders(from: usize, to: usize) -> RecordBatch {
+    orders_with(from, to, |i| 10 + i % 3, |i| format!("c-{}", i % 7))
+}
+
+/// Rows of orders_raw with ids `from..to`, row `i` on day `day(i)` of March 2026 and of
+/// customer `customer(i)`.
+pub(crate) fn orders_with(
+    from: usize,
+    to: usize,
+    day: impl Fn(usize) -> usize,
+    customer: impl Fn(usize) -> String,
+) -> RecordBatch {
     let c = contract("products/orders/orders_raw.yaml");
     let schema = Arc::new(c.arrow_schema());
     let mut text = String::new();
     for i in from..to {
-        let day = 10 + i % 3;
+        let (day, customer) = (day(i), customer(i));
         text.push_str(&format!(
-            "{{\"order_id\":\"o-{i}\",\"customer_id\":\"c-{}\",\"status\":\"placed\",\"amount\":\"{}.50\",\"ordered_at\":\"2026-03-{day}T10:00:00Z\",\"updated_at\":\"2026-03-{day}T10:00:00Z\"}}\n",
-            i % 7,
-            i
+            "{{\"order_id\":\"o-{i}\",\"customer_id\":\"{customer}\",\"status\":\"placed\",\"amount\":\"{i}.50\",\"ordered_at\":\"2026-03-{day}T10:00:00Z\",\"updated_at\":\"2026-03-{day}T10:00:00Z\"}}\n"
         ));
     }
     let mut decoder = deltalake::arrow::json::ReaderBuilder::new(schema)
@@ -216,7 +225,14 @@ async fn a_large_append_is_written_in_parallel_parts() {
     assert_eq!(stats_rows, rows as i64);
 
     // Rows that arrive a day at a time go to their files as runs, not row by row.
-    let by_day = orders_by_day(rows, rows + 200_000, &[11, 12]);
+    // The first quarter of them on day 11, the rest on day 12.
+    let quarter = rows + 50_000;
+    let by_day = orders_with(
+        rows,
+        rows + 200_000,
+        |i| if i < quarter { 11 } else { 12 },
+        |_| "c-x".into(),
+    );
     let appended = t.append(&by_day, Some(("file:big", 1))).await.expect("append");
     assert!(matches!(appended, Appended::Committed { version: 2, .. }));
     let files: Vec<_> = t.delta().get_file_uris().expect("files").collect();
@@ -241,26 +257,6 @@ async fn a_large_append_is_written_in_parallel_parts() {
         0,
         "every row in the partition of its own day"
     );
-}
-
-/// Rows `from..to` of orders_raw (customer `c-x`), the first quarter of them on the
-/// first day given and the rest on the second.
-fn orders_by_day(from: usize, to: usize, days: &[usize; 2]) -> RecordBatch {
-    let c = contract("products/orders/orders_raw.yaml");
-    let schema = Arc::new(c.arrow_schema());
-    let mut text = String::new();
-    for i in from..to {
-        let day = if i < from + (to - from) / 4 { days[0] } else { days[1] };
-        text.push_str(&format!(
-            "{{\"order_id\":\"o-{i}\",\"customer_id\":\"c-x\",\"status\":\"placed\",\"amount\":\"1.50\",\"ordered_at\":\"2026-03-{day}T10:00:00Z\",\"updated_at\":\"2026-03-{day}T10:00:00Z\"}}\n"
-        ));
-    }
-    let mut decoder = deltalake::arrow::json::ReaderBuilder::new(schema)
-        .with_batch_size(to - from + 1)
-        .build_decoder()
-        .expect("decoder");
-    decoder.decode(text.as_bytes()).expect("decode");
-    decoder.flush().expect("flush").expect("rows")
 }
 
 #[tokio::test]
