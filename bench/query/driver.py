@@ -3,15 +3,15 @@
     driver.py URL QUERIES_DIR DATA_DIR OUT_JSON
 
 Environment: ADMIN_TOKEN and RESTRICTED_TOKEN (bearer tokens of `admin` and
-`tpch-restricted`), RUNS (3 timed runs per query and side, after one warm-up),
+`tpch-restricted`), RUNS (5 timed runs per query and side, after one warm-up),
 POINT_READS (2000), POINT_WARMUP (20), SEED (42).
 
 1. checks: each query once on trib (admin) and once on DuckDB; a query that fails on
    either side is reported with its error and left out of the timing;
-2. queries: for each query in turn, 1 warm-up + RUNS timed runs through
-   `POST /v1/sql` as admin (Arrow IPC stream), then the same as `tpch-restricted`, then
-   the same on one DuckDB connection (views in schema `tpch` over the same Parquet
-   files, the full result fetched as an Arrow table); the median of each;
+2. queries: for each query in turn, 1 warm-up + RUNS timed runs of each side, the
+   sides taking turns run by run: `POST /v1/sql` as admin (Arrow IPC stream), the same
+   as `tpch-restricted`, and one DuckDB connection (views in schema `tpch` over the
+   same Parquet files, the full result fetched as an Arrow table); the median of each;
 3. point reads: POINT_READS lookups of random existing o_orderkey values, one after the
    other, after POINT_WARMUP lookups that are not timed (the first builds the index):
    `GET /v1/products/tpch.orders_latest/v1/rows?o_orderkey=K` (the in-memory index),
@@ -126,7 +126,7 @@ def point_count(metrics_text):
 
 def main():
     url, qdir, data, out = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]), sys.argv[4]
-    runs = int(os.environ.get("RUNS", "3"))
+    runs = int(os.environ.get("RUNS", "5"))
     n_points = int(os.environ.get("POINT_READS", "2000"))
     warm_points = int(os.environ.get("POINT_WARMUP", "20"))
     rng = random.Random(int(os.environ.get("SEED", "42")))
@@ -161,31 +161,41 @@ def main():
             ok.append(n)
 
     # --- 2. queries ---------------------------------------------------------------------
-    def time_trib(client, sql):
-        times, rows = [], None
-        for i in range(1 + runs):
-            seconds, status, body = client.sql(sql)
-            if status != 200:
-                return None, None, error_text(status, body)
-            if i:
-                times.append(seconds * 1000)
-            rows = body
-        return times, pa.ipc.open_stream(rows).read_all(), None
+    def once_trib(client, sql):
+        """(ms, Arrow IPC body, None) or (None, None, error text)."""
+        seconds, status, body = client.sql(sql)
+        if status != 200:
+            return None, None, error_text(status, body)
+        return seconds * 1000, body, None
 
-    def time_duckdb(sql):
-        times, table = [], None
-        for i in range(1 + runs):
-            t0 = time.perf_counter()
-            table = con.sql(sql).to_arrow_table()
-            if i:
-                times.append((time.perf_counter() - t0) * 1000)
-        return times, table
+    def once_duckdb(sql):
+        t0 = time.perf_counter()
+        table = con.sql(sql).to_arrow_table()
+        return (time.perf_counter() - t0) * 1000, table
 
     for n in ok:
         sql = queries[n]
-        t_admin, table_admin, err_a = time_trib(admin, sql)
-        t_restr, table_restr, err_r = time_trib(restricted, sql)
-        t_duck, table_duck = time_duckdb(sql)
+        # One warm-up each, then the three sides take turns run by run, so that the
+        # machine's drift over a query's runs falls on all three alike.
+        t_admin, t_restr, t_duck = [], [], []
+        body_admin = body_restr = table_duck = None
+        err_a = err_r = None
+        for i in range(1 + runs):
+            if err_a is None:
+                ms, body_admin, err_a = once_trib(admin, sql)
+                if ms is not None and i:
+                    t_admin.append(ms)
+            if err_r is None:
+                ms, body_restr, err_r = once_trib(restricted, sql)
+                if ms is not None and i:
+                    t_restr.append(ms)
+            ms, table_duck = once_duckdb(sql)
+            if i:
+                t_duck.append(ms)
+        t_admin = None if err_a else t_admin
+        t_restr = None if err_r else t_restr
+        table_admin = None if err_a else pa.ipc.open_stream(body_admin).read_all()
+        table_restr = None if err_r else pa.ipc.open_stream(body_restr).read_all()
         rows_admin = None if table_admin is None else table_admin.num_rows
         rows_restr = None if table_restr is None else table_restr.num_rows
         rows_duck = table_duck.num_rows

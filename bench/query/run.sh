@@ -14,7 +14,7 @@
 #
 #   bench/query/run.sh [SF]            scale factor, default 0.1
 #
-# Settings (environment): RUNS (3 timed runs per query and side, after a warm-up),
+# Settings (environment): RUNS (5 timed runs per query and side, after a warm-up),
 # POINT_READS (2000), PORT (0 = any free port), QUERIES_SRC (the 22 query files,
 # default shared/interop/sql/tpch beside the repository), TRIB (a trib binary to use
 # instead of building one), KEEP_WORK=1 (keep the scratch directory).
@@ -130,7 +130,7 @@ log "rewriting the 22 queries for schema tpch"
 run queries "$PY" "$HERE/queries.py" "$QUERIES_SRC" "$WORK/queries"
 
 start_server "$P" --models-poll-ms 0
-log "trib serve at $URL; timing queries (1 warm-up + ${RUNS:-3} runs per side) and point reads"
+log "trib serve at $URL; timing queries (1 warm-up + ${RUNS:-5} runs per side, in turns) and point reads"
 drv_rc=0
 "$PY" "$HERE/driver.py" "$URL" "$WORK/queries" "$DATA" "$RESULTS/results.json" 2>"$WORK/driver.err" || drv_rc=$?
 stop_server
