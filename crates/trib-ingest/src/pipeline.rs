@@ -32,7 +32,8 @@ pub struct Ingestor {
 /// Rows committed to bronze, kept up to a size: see [`Ingestor::keep_committed`].
 #[derive(Debug, Default)]
 struct Kept {
-    versions: Vec<u64>,
+    /// The first and the last version committed.
+    versions: Option<(u64, u64)>,
     batches: Vec<arrow::array::RecordBatch>,
     bytes: usize,
     budget: usize,
@@ -48,11 +49,10 @@ impl Kept {
         self.bytes += batch.get_array_memory_size();
         if self.bytes > self.budget {
             self.overflowed = true;
-            self.versions = Vec::new();
             self.batches = Vec::new();
             return;
         }
-        self.versions.push(version);
+        self.versions = Some((self.versions.map_or(version, |(first, _)| first), version));
         self.batches.push(batch.clone());
     }
 }
@@ -206,8 +206,8 @@ impl Ingestor {
     /// and took consecutive versions of bronze (no other writer committed between them).
     pub fn take_committed(&mut self) -> Option<trib_lake::Committed> {
         let k = self.kept.take()?;
-        let (first, last) = (*k.versions.first()?, *k.versions.last()?);
-        if k.overflowed || last - first + 1 != k.versions.len() as u64 {
+        let (first, last) = k.versions?;
+        if k.overflowed || last - first + 1 != k.batches.len() as u64 {
             return None;
         }
         Some(trib_lake::Committed {

@@ -29,9 +29,11 @@ pub fn run(g: &GlobalArgs, args: &IngestArgs) -> Result<Outcome> {
         // The file's content id first: the first commit waits for it.
         let file = args.file.as_deref().filter(|p| p.as_os_str() != "-");
         let content = file.map(trib_ingest::file::ContentId::of);
-        let mut ing = trib_ingest::Ingestor::open(&lake, &contract)
-            .await?
-            .keep_committed(KEEP_FOR_CHECKS);
+        let mut ing = trib_ingest::Ingestor::open(&lake, &contract).await?;
+        // Rows are kept only for the checks that run after the last commit.
+        if !contract.quality.is_empty() {
+            ing = ing.keep_committed(KEEP_FOR_CHECKS);
+        }
         let report = match file.zip(content) {
             Some((path, content)) => ingest_file(&mut ing, &contract, path, content, format, args.batch_size).await?,
             None => {
