@@ -435,6 +435,13 @@ impl Gateway {
             });
         }
         let mut statement = statements.remove(0);
+        if crate::relations::explained(&statement).is_some() && !principal.explains {
+            return Err(Error::NotPermitted {
+                principal: principal.name.clone(),
+                action: "explain a query".into(),
+                hint: "a plan shows the row filters and masks of the views under it, so EXPLAIN is for admins (also acting as a role: `--as ROLE`)",
+            });
+        }
         let catalog = crate::catalog::mentions(&statement);
         if catalog {
             crate::catalog::rewrite(&mut statement);
@@ -474,12 +481,16 @@ impl Gateway {
                 statement: e.to_string(),
                 hint: "query products with SELECT",
             })?;
-        let df = ctx.execute_logical_plan(plan).await.map_err(plan_error)?;
-        let optimized = df.clone().into_optimized_plan().map_err(plan_error)?;
+        // Optimised once: the audit's columns and the physical plan come from the same plan.
+        let optimized = state.optimize(&plan).map_err(plan_error)?;
         entry.columns = scanned_columns(&optimized);
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let schema: SchemaRef = Arc::new(optimized.schema().as_arrow().clone());
         let seconds = self.settings.access.query_timeout_s;
-        let batches = match tokio::time::timeout(Duration::from_secs(seconds), df.collect()).await {
+        let run = async {
+            let physical = state.query_planner().create_physical_plan(&optimized, &state).await?;
+            datafusion::physical_plan::collect(physical, ctx.task_ctx()).await
+        };
+        let batches = match tokio::time::timeout(Duration::from_secs(seconds), run).await {
             Err(_) => return Err(Error::Timeout { seconds }),
             Ok(Err(e)) => return Err(self.execution_error(principal, e)),
             Ok(Ok(b)) => b,

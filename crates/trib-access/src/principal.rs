@@ -14,6 +14,9 @@ pub struct Principal {
     pub name: String,
     pub roles: BTreeSet<String>,
     pub admin: bool,
+    /// May see query plans (`EXPLAIN`): an admin, also while acting as a role, so that
+    /// it can compare what a role's filters and masks do to a plan.
+    pub explains: bool,
 }
 
 impl Principal {
@@ -27,6 +30,7 @@ impl Principal {
             name: name.into(),
             roles,
             admin,
+            explains: admin,
         }
     }
 
@@ -50,10 +54,9 @@ impl Principal {
                 hint: "acting as another role needs an admin identity (`access.local_roles` in trib.toml, or an admin token)",
             });
         }
-        Ok(Self::with_roles(
-            format!("{} as {role}", self.name),
-            [role.to_string()],
-            settings,
-        ))
+        Ok(Self {
+            explains: true,
+            ..Self::with_roles(format!("{} as {role}", self.name), [role.to_string()], settings)
+        })
     }
 }

@@ -421,6 +421,77 @@ async fn every_read_is_audited_and_only_admins_read_the_audit() {
 }
 
 #[tokio::test]
+async fn admins_explain_plans_through_the_same_views() {
+    let (_tmp, project, gateway) = setup(|s| s).await;
+    let admin = Principal::local(&project.settings);
+    let sql = "EXPLAIN SELECT order_id, customer_email FROM orders.orders WHERE amount > 20";
+    let plan = |batches: &[RecordBatch]| {
+        strings(batches, "plan")
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
+    let own = gateway
+        .query(&admin, sql, QueryPath::Cli)
+        .await
+        .expect("admin explains");
+    assert_eq!(
+        strings(&own.batches, "plan_type")
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>(),
+        ["logical_plan", "physical_plan"]
+    );
+    let own = plan(&own.batches);
+    assert!(own.contains("customer_email") && !own.contains("country IN"), "{own}");
+
+    // Acting as a role, the plan is the role's: its row filter, its masked column.
+    let as_eu = admin.act_as("eu-analysts", &project.settings).expect("acts");
+    let err = gateway
+        .query(&as_eu, sql, QueryPath::Cli)
+        .await
+        .expect_err("the column is hidden");
+    assert!(err.to_string().contains("customer_email"), "{err}");
+    let eu = gateway
+        .query(&as_eu, "EXPLAIN SELECT order_id FROM orders.orders", QueryPath::Cli)
+        .await
+        .expect("explained as the role");
+    let eu = plan(&eu.batches);
+    assert!(eu.contains("country"), "the row filter is in the plan: {eu}");
+    let as_analysts = admin.act_as("orders-analysts", &project.settings).expect("acts");
+    let masked = gateway
+        .query(&as_analysts, sql, QueryPath::Cli)
+        .await
+        .expect("explained");
+    let masked = plan(&masked.batches);
+    assert!(masked.contains("NULL"), "the mask is in the plan: {masked}");
+
+    // EXPLAIN ANALYZE runs the query and reports what it did.
+    let analyzed = gateway
+        .query(
+            &admin,
+            "EXPLAIN ANALYZE SELECT count(*) FROM orders.orders",
+            QueryPath::Cli,
+        )
+        .await
+        .expect("analyze");
+    let analyzed = plan(&analyzed.batches);
+    assert!(analyzed.contains("output_rows"), "{analyzed}");
+
+    // Only a query can be explained, and only by admins.
+    for (who, sql) in [
+        (&admin, "EXPLAIN DROP TABLE orders.orders"),
+        (&admin, "EXPLAIN SELECT * FROM web.clicks_missing"),
+        (&principal(&project, "orders-analysts"), "EXPLAIN ANALYZE SELECT 1"),
+    ] {
+        let err = gateway.query(who, sql, QueryPath::Cli).await.expect_err(sql);
+        assert!(err.is_user_error() || err.is_denied(), "{sql}: {err}");
+    }
+}
+
+#[tokio::test]
 async fn the_catalog_lists_only_what_the_caller_may_read() {
     let (_tmp, project, gateway) = setup(|s| s).await;
     let tables = |who: Principal| {
