@@ -824,8 +824,12 @@ fn plan_error(e: DataFusionError) -> Error {
     Error::Plan { message: e.to_string() }
 }
 
-/// The Delta scan of `table` for `ctx`, its pushed filters re-applied above it.
+/// The scan of `table` for `ctx`: DataFusion's Parquet scan of the snapshot's files
+/// when the table allows it, else delta-rs's, its pushed filters re-applied above it.
 async fn scan(ctx: &SessionContext, table: &DeltaTable, label: &str) -> Result<Arc<dyn TableProvider>> {
+    if let Some(provider) = trib_lake::files_provider(table) {
+        return Ok(provider);
+    }
     table
         .update_datafusion_session(&ctx.state())
         .map_err(|e| Error::Internal(format!("registering `{label}`: {e}")))?;

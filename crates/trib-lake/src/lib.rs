@@ -22,6 +22,7 @@ mod maintain;
 mod pack;
 mod partition;
 mod provider;
+mod scan;
 mod table;
 mod txns;
 
@@ -34,4 +35,5 @@ pub use maintain::{
 };
 pub use partition::partition_columns;
 pub use provider::rechecked;
+pub use scan::files_provider;
 pub use table::{Appended, Committed, MergeSpec, ProductTable, TableKind, query_table};

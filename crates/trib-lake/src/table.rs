@@ -1023,7 +1023,10 @@ pub async fn query_table(table: &DeltaTable, name: &str, sql: &str) -> Result<Ve
             table: name.to_string(),
             source,
         })?;
-    let provider = crate::rechecked(table.table_provider().await.map_err(query_err)?);
+    let provider = match crate::files_provider(table) {
+        Some(p) => p,
+        None => crate::rechecked(table.table_provider().await.map_err(query_err)?),
+    };
     ctx.register_table("t", provider).map_err(query_err)?;
     ctx.sql(sql)
         .await

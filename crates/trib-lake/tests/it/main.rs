@@ -9,6 +9,7 @@ use trib_spec::Contract;
 
 mod maintain;
 mod s3;
+mod scan;
 
 pub(crate) fn contract(rel: &str) -> Contract {
     let path = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))

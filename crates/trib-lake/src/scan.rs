@@ -1,0 +1,269 @@
+//! Delta tables read by DataFusion's own Parquet scan.
+//!
+//! ```text
+//!   snapshot (files, sizes, partition values, row counts)
+//!     └─► DataSourceExec(ParquetSource)   files split over the session's partitions,
+//!                                          pushed filters prune row groups and pages,
+//!                                          footers cached across sessions
+//! ```
+//!
+//! delta-rs's provider reads every table the protocol allows, and pays for it on every
+//! query: it adds a file-id column to each row, transforms each batch in an executor of
+//! its own above the Parquet scan, and evaluates its predicate as a Parquet row filter
+//! on top of the filter DataFusion pushes there. A table with reader version 1 (no
+//! deletion vectors, no column mapping) needs none of it: its rows are exactly the rows
+//! of the files its snapshot lists, with the partition values the log records. Such
+//! tables are read here with DataFusion's scan; any other table goes to delta-rs.
+//!
+//! Pushed filters are inexact: they prune files' row groups and pages, and DataFusion
+//! still filters the rows above the scan (see `provider.rs` for why that matters).
+
+use deltalake::DeltaTable;
+use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use deltalake::datafusion::catalog::{Session, TableProvider};
+use deltalake::datafusion::common::stats::Precision;
+use deltalake::datafusion::common::tree_node::{Transformed, TreeNode};
+use deltalake::datafusion::common::{Column, DFSchema, Result as DfResult, ScalarValue, Statistics};
+use deltalake::datafusion::datasource::TableType;
+use deltalake::datafusion::datasource::listing::PartitionedFile;
+use deltalake::datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use deltalake::datafusion::datasource::physical_plan::{
+    FileGroup, FileScanConfigBuilder, ParquetSource, wrap_partition_type_in_dict, wrap_partition_value_in_dict,
+};
+use deltalake::datafusion::datasource::source::DataSourceExec;
+use deltalake::datafusion::datasource::table_schema::TableSchema;
+use deltalake::datafusion::execution::object_store::ObjectStoreUrl;
+use deltalake::datafusion::logical_expr::utils::conjunction;
+use deltalake::datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use deltalake::datafusion::physical_plan::ExecutionPlan;
+use deltalake::datafusion::physical_plan::empty::EmptyExec;
+use deltalake::kernel::engine::arrow_conversion::TryIntoArrow as _;
+use deltalake::logstore::LogStore as _;
+use object_store::{ObjectMeta, ObjectStore};
+use std::sync::Arc;
+
+/// A provider reading `table`'s current snapshot with DataFusion's Parquet scan, or
+/// `None` when the table needs delta-rs to be read (a reader version above 1, or data
+/// files outside the table's directory).
+pub fn files_provider(table: &DeltaTable) -> Option<Arc<dyn TableProvider>> {
+    DeltaFiles::try_new(table).map(|p| Arc::new(p) as Arc<dyn TableProvider>)
+}
+
+#[derive(Debug)]
+struct DeltaFiles {
+    /// The table's columns in the order of its Delta schema, which is what callers see.
+    schema: SchemaRef,
+    /// What the Parquet scan reads: the data columns, then the partition columns.
+    scan_schema: TableSchema,
+    /// For each column of `schema`, its index in `scan_schema`.
+    to_scan: Vec<usize>,
+    files: Vec<PartitionedFile>,
+    statistics: Statistics,
+    store_url: ObjectStoreUrl,
+    store: Arc<dyn ObjectStore>,
+}
+
+impl DeltaFiles {
+    fn try_new(table: &DeltaTable) -> Option<Self> {
+        let snapshot = table.snapshot().ok()?;
+        if snapshot.protocol().min_reader_version() != 1 {
+            return None;
+        }
+        let logical: Schema = snapshot.schema().as_ref().try_into_arrow().ok()?;
+        let partition_names = snapshot.metadata().partition_columns().to_vec();
+        // The types delta-rs's provider shows, so that a query plans the same through
+        // either: text and binary as views, text partition values dictionary-encoded.
+        let schema = Arc::new(Schema::new(
+            logical
+                .fields()
+                .iter()
+                .map(|f| {
+                    let t = if partition_names.contains(f.name()) {
+                        match f.data_type() {
+                            t @ (DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary | DataType::LargeBinary) => {
+                                wrap_partition_type_in_dict(t.clone())
+                            }
+                            t => t.clone(),
+                        }
+                    } else {
+                        viewed(f.data_type())
+                    };
+                    f.as_ref().clone().with_data_type(t)
+                })
+                .collect::<Vec<_>>(),
+        ));
+        let partition_fields: Vec<FieldRef> = partition_names
+            .iter()
+            .map(|n| schema.field_with_name(n).ok().map(|f| Arc::new(f.clone())))
+            .collect::<Option<_>>()?;
+        let data_fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .filter(|f| !partition_names.contains(f.name()))
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let data_count = data_fields.len();
+        let to_scan = schema
+            .fields()
+            .iter()
+            .map(|f| match partition_names.iter().position(|p| p == f.name()) {
+                Some(p) => data_count + p,
+                None => data_fields.iter().position(|d| d.name() == f.name()).unwrap_or(0),
+            })
+            .collect();
+        let scan_schema = TableSchema::builder(Arc::new(Schema::new(data_fields)))
+            .with_table_partition_cols(partition_fields.clone())
+            .build();
+
+        let mut files = Vec::new();
+        let (mut rows, mut rows_known, mut bytes) = (0usize, true, 0usize);
+        for view in snapshot.log_data().iter() {
+            if view.path().contains("://") {
+                return None;
+            }
+            let size = u64::try_from(view.size()).ok()?;
+            let values = view.partition_values_map();
+            let partition_values = partition_fields
+                .iter()
+                .map(|f| {
+                    let (t, dictionary) = match f.data_type() {
+                        DataType::Dictionary(_, t) => (t.as_ref(), true),
+                        t => (t, false),
+                    };
+                    let value = match values.get(f.name()).cloned().flatten() {
+                        Some(text) => ScalarValue::try_from_string(text, t).ok()?,
+                        None => ScalarValue::try_from(t).ok()?,
+                    };
+                    Some(if dictionary {
+                        wrap_partition_value_in_dict(value)
+                    } else {
+                        value
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?;
+            match view.num_records() {
+                Some(n) => rows += n,
+                None => rows_known = false,
+            }
+            bytes += usize::try_from(size).unwrap_or(usize::MAX);
+            let meta = ObjectMeta {
+                location: view.object_store_path(),
+                last_modified: view.modification_datetime().ok()?,
+                size,
+                e_tag: None,
+                version: None,
+            };
+            files.push(PartitionedFile::new_from_meta(meta).with_partition_values(partition_values));
+        }
+        let statistics = Statistics {
+            num_rows: if rows_known {
+                Precision::Exact(rows)
+            } else {
+                Precision::Absent
+            },
+            total_byte_size: Precision::Inexact(bytes),
+            column_statistics: Statistics::unknown_column(scan_schema.table_schema()),
+        };
+        let log_store = table.log_store();
+        Some(Self {
+            schema,
+            scan_schema,
+            to_scan,
+            files,
+            statistics,
+            store_url: log_store.object_store_url(),
+            store: log_store.object_store(None),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl TableProvider for DeltaFiles {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        Some(Statistics {
+            num_rows: self.statistics.num_rows,
+            total_byte_size: self.statistics.total_byte_size,
+            column_statistics: Statistics::unknown_column(&self.schema),
+        })
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let indices: Vec<usize> = match projection {
+            Some(p) => p.iter().map(|&i| self.to_scan[i]).collect(),
+            None => self.to_scan.clone(),
+        };
+        if self.files.is_empty() {
+            let projected = self.scan_schema.table_schema().project(&indices)?;
+            return Ok(Arc::new(EmptyExec::new(Arc::new(projected))));
+        }
+        let runtime = state.runtime_env();
+        runtime.register_object_store(self.store_url.as_ref(), Arc::clone(&self.store));
+        let reader = CachedParquetFileReaderFactory::new(
+            Arc::clone(&self.store),
+            runtime.cache_manager.get_file_metadata_cache(),
+        );
+        let mut source = ParquetSource::new(self.scan_schema.clone())
+            .with_table_parquet_options(state.table_options().parquet.clone())
+            .with_parquet_file_reader_factory(Arc::new(reader));
+        // The predicate only prunes (the filters are inexact), so one that cannot be
+        // bound to the files' columns is left out rather than failing the query.
+        if let Some(predicate) = conjunction(filters.iter().cloned())
+            && let Ok(predicate) = unqualified(predicate)
+            && let Ok(schema) = DFSchema::try_from(self.scan_schema.table_schema().as_ref().clone())
+            && let Ok(physical) = state.create_physical_expr(predicate, &schema)
+        {
+            source = source.with_predicate(physical);
+        }
+        let groups = FileGroup::new(self.files.clone()).split_files(state.config().target_partitions().max(1));
+        let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
+            .with_file_groups(groups)
+            .with_statistics(self.statistics.clone())
+            .with_projection_indices(Some(indices))?
+            // With filters above the scan, a limit on the rows read would cut the answer.
+            .with_limit(if filters.is_empty() { limit } else { None })
+            .build();
+        Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+/// `t` with text and binary as their view types, nested ones too.
+fn viewed(t: &DataType) -> DataType {
+    let field = |f: &FieldRef| Arc::new(f.as_ref().clone().with_data_type(viewed(f.data_type())));
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 => DataType::Utf8View,
+        DataType::Binary | DataType::LargeBinary => DataType::BinaryView,
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
+        DataType::List(f) => DataType::List(field(f)),
+        DataType::LargeList(f) => DataType::LargeList(field(f)),
+        other => other.clone(),
+    }
+}
+
+/// `expr` with its columns' table qualifiers removed: the scan's schema has none.
+fn unqualified(expr: Expr) -> DfResult<Expr> {
+    expr.transform(|e| {
+        Ok(match e {
+            Expr::Column(c) if c.relation.is_some() => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
+            other => Transformed::no(other),
+        })
+    })
+    .map(|t| t.data)
+}
