@@ -242,6 +242,7 @@ async fn compact_to(table: &mut ProductTable, target_size: Option<NonZeroU64>) -
         .clone()
         .optimize()
         .with_type(OptimizeType::Compact)
+        .with_writer_properties(crate::table::writer_properties())
         .with_commit_properties(CommitProperties::default().with_max_retries(COMPACTION_RETRIES));
     if let Some(size) = target_size {
         optimize = optimize.with_target_size(size);
@@ -454,6 +455,7 @@ async fn z_order(table: &DeltaTable, cluster_by: &[String], dry_run: bool) -> Re
         .clone()
         .optimize()
         .with_type(OptimizeType::ZOrder(columns.clone()))
+        .with_writer_properties(crate::table::writer_properties())
         .with_commit_properties(mark)
         .await?;
     Ok(ZOrder::Rewritten {

@@ -64,6 +64,7 @@ pub async fn pack_small_files(table: &mut ProductTable, target: u64) -> Result<R
     let store = delta.log_store().object_store(None);
     let mut writer = RecordBatchWriter::for_table(&delta)
         .map_err(err)?
+        .with_writer_properties(crate::table::writer_properties())
         .with_target_file_size(target);
     let schema = writer.arrow_schema();
     let mut actions = Vec::new();

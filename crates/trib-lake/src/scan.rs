@@ -19,11 +19,14 @@
 //! still filters the rows above the scan (see `provider.rs` for why that matters).
 
 use deltalake::DeltaTable;
+use deltalake::arrow::array::{Array, ArrayRef, AsArray};
+use deltalake::arrow::datatypes::UInt64Type;
 use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use deltalake::datafusion::catalog::{Session, TableProvider};
+use deltalake::datafusion::common::pruning::PruningStatistics;
 use deltalake::datafusion::common::stats::Precision;
 use deltalake::datafusion::common::tree_node::{Transformed, TreeNode};
-use deltalake::datafusion::common::{Column, DFSchema, Result as DfResult, ScalarValue, Statistics};
+use deltalake::datafusion::common::{Column, ColumnStatistics, DFSchema, Result as DfResult, ScalarValue, Statistics};
 use deltalake::datafusion::datasource::TableType;
 use deltalake::datafusion::datasource::listing::PartitionedFile;
 use deltalake::datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
@@ -37,6 +40,7 @@ use deltalake::datafusion::logical_expr::utils::conjunction;
 use deltalake::datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use deltalake::datafusion::physical_plan::ExecutionPlan;
 use deltalake::datafusion::physical_plan::empty::EmptyExec;
+use deltalake::kernel::LogDataHandler;
 use deltalake::kernel::engine::arrow_conversion::TryIntoArrow as _;
 use deltalake::logstore::LogStore as _;
 use object_store::{ObjectMeta, ObjectStore};
@@ -115,9 +119,11 @@ impl DeltaFiles {
             .with_table_partition_cols(partition_fields.clone())
             .build();
 
+        let log = snapshot.log_data();
+        let ranges = ColumnRanges::of(&log, scan_schema.table_schema(), &partition_names);
         let mut files = Vec::new();
-        let (mut rows, mut rows_known, mut bytes) = (0usize, true, 0usize);
-        for view in snapshot.log_data().iter() {
+        let mut file_statistics = Vec::new();
+        for (i, view) in log.iter().enumerate() {
             if view.path().contains("://") {
                 return None;
             }
@@ -141,11 +147,30 @@ impl DeltaFiles {
                     })
                 })
                 .collect::<Option<Vec<_>>>()?;
-            match view.num_records() {
-                Some(n) => rows += n,
-                None => rows_known = false,
-            }
-            bytes += usize::try_from(size).unwrap_or(usize::MAX);
+            let rows = view.num_records();
+            let columns = (0..scan_schema.table_schema().fields().len())
+                .map(|c| match c.checked_sub(data_count) {
+                    // A partition column holds one value per file.
+                    Some(p) => {
+                        let value = &partition_values[p];
+                        let (nulls, bound) = if value.is_null() {
+                            (rows.map_or(Precision::Absent, Precision::Exact), Precision::Absent)
+                        } else {
+                            (Precision::Exact(0), Precision::Exact(value.clone()))
+                        };
+                        ColumnStatistics::new_unknown()
+                            .with_null_count(nulls)
+                            .with_min_value(bound.clone())
+                            .with_max_value(bound)
+                    }
+                    None => ranges.file(c, i),
+                })
+                .collect();
+            file_statistics.push(Statistics {
+                num_rows: rows.map_or(Precision::Absent, Precision::Exact),
+                total_byte_size: Precision::Inexact(usize::try_from(size).unwrap_or(usize::MAX)),
+                column_statistics: columns,
+            });
             let meta = ObjectMeta {
                 location: view.object_store_path(),
                 last_modified: view.modification_datetime().ok()?,
@@ -153,17 +178,14 @@ impl DeltaFiles {
                 e_tag: None,
                 version: None,
             };
-            files.push(PartitionedFile::new_from_meta(meta).with_partition_values(partition_values));
+            files.push(
+                PartitionedFile::new_from_meta(meta)
+                    .with_partition_values(partition_values)
+                    .with_statistics(Arc::new(file_statistics[i].clone())),
+            );
         }
-        let statistics = Statistics {
-            num_rows: if rows_known {
-                Precision::Exact(rows)
-            } else {
-                Precision::Absent
-            },
-            total_byte_size: Precision::Inexact(bytes),
-            column_statistics: Statistics::unknown_column(scan_schema.table_schema()),
-        };
+        let statistics = Statistics::try_merge_iter(&file_statistics, scan_schema.table_schema())
+            .unwrap_or_else(|_| Statistics::new_unknown(scan_schema.table_schema()));
         let log_store = table.log_store();
         Some(Self {
             schema,
@@ -195,7 +217,11 @@ impl TableProvider for DeltaFiles {
         Some(Statistics {
             num_rows: self.statistics.num_rows,
             total_byte_size: self.statistics.total_byte_size,
-            column_statistics: Statistics::unknown_column(&self.schema),
+            column_statistics: self
+                .to_scan
+                .iter()
+                .map(|&i| self.statistics.column_statistics[i].clone())
+                .collect(),
         })
     }
 
@@ -241,6 +267,71 @@ impl TableProvider for DeltaFiles {
             .with_limit(if filters.is_empty() { limit } else { None })
             .build();
         Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+/// The per-file value ranges and null counts the log records for the data columns.
+///
+/// Ranges only for types whose recorded bounds are exact: Delta keeps timestamps to the
+/// millisecond and may truncate text, and a bound that is off would prune a file that
+/// holds matching rows.
+struct ColumnRanges {
+    /// By column of the scan schema: minimums, maximums and null counts, one per file.
+    columns: Vec<[Option<ArrayRef>; 3]>,
+}
+
+impl ColumnRanges {
+    fn of(log: &LogDataHandler<'_>, schema: &Schema, partitions: &[String]) -> Self {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                if partitions.contains(f.name()) {
+                    return [None, None, None];
+                }
+                let column = Column::new_unqualified(f.name());
+                let exact = matches!(
+                    f.data_type(),
+                    DataType::Int8
+                        | DataType::Int16
+                        | DataType::Int32
+                        | DataType::Int64
+                        | DataType::Float32
+                        | DataType::Float64
+                        | DataType::Decimal128(..)
+                        | DataType::Date32
+                        | DataType::Boolean
+                );
+                let (min, max) = if exact {
+                    (log.min_values(&column), log.max_values(&column))
+                } else {
+                    (None, None)
+                };
+                [min, max, log.null_counts(&column)]
+            })
+            .collect();
+        Self { columns }
+    }
+
+    fn file(&self, column: usize, file: usize) -> ColumnStatistics {
+        let Some([min, max, nulls]) = self.columns.get(column) else {
+            return ColumnStatistics::new_unknown();
+        };
+        let at = |a: &Option<ArrayRef>| a.clone().filter(|a| file < a.len() && a.is_valid(file));
+        let value = |a: &Option<ArrayRef>| {
+            at(a)
+                .and_then(|a| ScalarValue::try_from_array(&a, file).ok())
+                .map_or(Precision::Absent, Precision::Exact)
+        };
+        let nulls = at(nulls)
+            .and_then(|a| a.as_primitive_opt::<UInt64Type>().map(|a| a.value(file)))
+            .map_or(Precision::Absent, |n| {
+                Precision::Exact(usize::try_from(n).unwrap_or(usize::MAX))
+            });
+        ColumnStatistics::new_unknown()
+            .with_min_value(value(min))
+            .with_max_value(value(max))
+            .with_null_count(nulls)
     }
 }
 

@@ -98,3 +98,21 @@ async fn the_direct_scan_reads_what_delta_rs_reads() {
     .await;
     assert!(count.contains("| 100 "), "{count}");
 }
+
+#[tokio::test]
+async fn data_files_have_row_groups_a_scan_can_split() {
+    let (dir, _lake, _c, mut t) = orders_raw_table().await;
+    let rows = 140_000;
+    t.append(&orders_with(0, rows, |_| 12, |i| format!("c-{}", i % 7)), None)
+        .await
+        .expect("append");
+    let files: Vec<String> = t.delta().get_file_uris().expect("files").collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let path = files[0].strip_prefix("file://").unwrap_or(&files[0]);
+    assert!(path.starts_with(dir.path().to_str().expect("utf8")), "{path}");
+    let file = std::fs::File::open(path).expect("data file");
+    let reader = deltalake::parquet::file::serialized_reader::SerializedFileReader::new(file).expect("parquet");
+    let meta = deltalake::parquet::file::reader::FileReader::metadata(&reader);
+    let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+    assert_eq!(groups, [131_072, rows as i64 - 131_072]);
+}
