@@ -27,10 +27,13 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, ScalarUDF, cast, lit};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use deltalake::DeltaTable;
+use deltalake::logstore::LogStore as _;
+use deltalake::{ObjectStoreError, Path};
+use object_store::ObjectStoreExt as _;
 use sqlparser::parser::Parser;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -98,6 +101,12 @@ pub struct Gateway {
     points: tokio::sync::Mutex<PointIndexes>,
     /// Open tables, brought up to date before each query.
     tables: tokio::sync::Mutex<HashMap<(String, u64), DeltaTable>>,
+    /// The scan of each product version's newest snapshot, by the version it read: a
+    /// query after no commit reuses it instead of reading the file list again.
+    providers: std::sync::Mutex<HashMap<(String, u64), (Option<u64>, Arc<dyn TableProvider>)>>,
+    /// What every query's runtime shares: Parquet footers read once (data files never
+    /// change), the object stores. Each query gets its own memory pool on top.
+    runtime: Arc<RuntimeEnv>,
     /// Where certification is read, to warn readers of products that lost or lack it.
     certification: Option<Arc<dyn trib_core::CertificationStatus>>,
     /// Approved consumers of each product version, from the catalog: each reads it.
@@ -126,6 +135,10 @@ impl Gateway {
             mask_key,
             points: tokio::sync::Mutex::new(HashMap::new()),
             tables: tokio::sync::Mutex::new(HashMap::new()),
+            providers: std::sync::Mutex::new(HashMap::new()),
+            runtime: RuntimeEnvBuilder::new()
+                .build_arc()
+                .map_err(|e| Error::Internal(format!("query runtime: {e}")))?,
             certification: None,
             consumers: std::sync::RwLock::new(HashMap::new()),
             lifecycle: std::sync::RwLock::new(HashMap::new()),
@@ -544,7 +557,7 @@ impl Gateway {
     fn session(&self, information_schema: bool) -> Result<SessionContext> {
         let limit =
             usize::try_from(self.settings.access.query_memory_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
-        let runtime = RuntimeEnvBuilder::new()
+        let runtime = RuntimeEnvBuilder::from_runtime_env(&self.runtime)
             .with_memory_limit(limit, 1.0)
             .build_arc()
             .map_err(|e| Error::Internal(format!("query runtime: {e}")))?;
@@ -660,7 +673,13 @@ impl Gateway {
         if view.columns.iter().any(|(_, a)| matches!(a, ColumnAccess::Masked(_))) {
             warnings.push(format!("PII columns of `{label}` are masked for `{}`", principal.name));
         }
-        let provider = scan(ctx, &table, &label).await?;
+        let provider = match r.as_of {
+            Some(_) => scan(ctx, &table, &label).await?,
+            None => {
+                self.newest_scan(ctx, (r.product.clone(), major), &table, &label)
+                    .await?
+            }
+        };
         let plan = self.secure_plan(ctx, &label, provider, &view)?;
         Ok((label, Arc::new(ViewTable::new(plan, None))))
     }
@@ -754,14 +773,55 @@ impl Gateway {
         Ok((label.clone(), scan(ctx, &table, &label).await?))
     }
 
+    /// The scan of `table`, the newest snapshot of product version `key`: the one made
+    /// for the same table version before, if any.
+    async fn newest_scan(
+        &self,
+        ctx: &SessionContext,
+        key: (String, u64),
+        table: &DeltaTable,
+        label: &str,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let version = table.version();
+        let cached = self
+            .providers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .filter(|(v, _)| *v == version)
+            .map(|(_, p)| Arc::clone(p));
+        if let Some(provider) = cached {
+            // The provider registers its store with each session it scans for; delta-rs's
+            // needs it registered here.
+            table
+                .update_datafusion_session(&ctx.state())
+                .map_err(|e| Error::Internal(format!("registering `{label}`: {e}")))?;
+            return Ok(provider);
+        }
+        let provider = scan(ctx, table, label).await?;
+        self.providers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, (version, Arc::clone(&provider)));
+        Ok(provider)
+    }
+
     /// The product's table at its newest version, opened once and then brought up to date.
     async fn table(&self, product: &str, major: u64) -> Result<DeltaTable> {
         let mut tables = self.tables.lock().await;
         let key = (product.to_string(), major);
         if let Some(t) = tables.get_mut(&key) {
-            t.update_incremental(None)
-                .await
-                .map_err(|e| Error::Internal(format!("refreshing `{product}@v{major}`: {e}")))?;
+            // Asking for the next commit's file is one request; listing the log to learn
+            // that nothing changed is a listing of every commit kept.
+            let next = Path::from(format!("_delta_log/{:020}.json", t.version().map_or(0, |v| v + 1)));
+            if !matches!(
+                t.log_store().object_store(None).head(&next).await,
+                Err(ObjectStoreError::NotFound { .. })
+            ) {
+                t.update_incremental(None)
+                    .await
+                    .map_err(|e| Error::Internal(format!("refreshing `{product}@v{major}`: {e}")))?;
+            }
             return Ok(t.clone());
         }
         let name: trib_spec::ProductName = product

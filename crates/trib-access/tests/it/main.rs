@@ -492,6 +492,29 @@ async fn admins_explain_plans_through_the_same_views() {
 }
 
 #[tokio::test]
+async fn the_next_query_sees_each_new_commit() {
+    let (_tmp, project, gateway) = setup(|s| s).await;
+    let admin = Principal::local(&project.settings);
+    let lake = Lake::from_settings(&project.settings.storage, &project.dir).expect("lake");
+    let count = || async {
+        let r = gateway
+            .query(&admin, "SELECT count(*) AS n FROM orders.orders_raw", QueryPath::Cli)
+            .await
+            .expect("count");
+        strings(&r.batches, "n")[0].clone().expect("n")
+    };
+    // Twice without a commit between (the second reuses what the first read), then
+    // after each of two commits.
+    assert_eq!(count().await, "60");
+    assert_eq!(count().await, "60");
+    ingest(&lake, &project, 60..75).await;
+    assert_eq!(count().await, "75");
+    ingest(&lake, &project, 75..76).await;
+    assert_eq!(count().await, "76");
+    assert_eq!(count().await, "76");
+}
+
+#[tokio::test]
 async fn the_catalog_lists_only_what_the_caller_may_read() {
     let (_tmp, project, gateway) = setup(|s| s).await;
     let tables = |who: Principal| {
