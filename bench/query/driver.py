@@ -18,6 +18,12 @@ POINT_READS (2000), POINT_WARMUP (20), SEED (42).
    the same as SQL through `POST /v1/sql`, and DuckDB over the Parquet file with a
    prepared statement. Every answer must hold exactly one row.
 
+4. the engine reference: the same queries on DataFusion's Python bindings (the same
+   major version as trib's DataFusion, fully optimised) over the data files of trib's
+   Delta tables, in this process, when LAKE names the lake's `tpch` folder and each
+   table's folder holds exactly the files of its current version. It shows what the
+   engine itself does on these files, apart from trib's query path.
+
 Writes everything to OUT_JSON; report.py prints it. HTTP goes over one kept-alive
 connection per side (standard library), so each request costs no TCP handshake.
 """
@@ -38,6 +44,11 @@ import urllib.parse
 
 import duckdb
 import pyarrow as pa
+
+try:
+    import datafusion
+except ImportError:  # the reference is optional
+    datafusion = None
 
 TABLES = ["customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier"]
 ARROW = "application/vnd.apache.arrow.stream"
@@ -124,6 +135,43 @@ def point_count(metrics_text):
     return int(float(m.group(1))) if m else 0
 
 
+def delta_files(table_dir):
+    """The data files of a Delta table's current version, by replaying its JSON commits;
+    None when a checkpoint would be needed to know them."""
+    log = table_dir / "_delta_log"
+    if not log.is_dir() or any(log.glob("*.checkpoint*.parquet")):
+        return None
+    live = set()
+    for commit in sorted(log.glob("*.json")):
+        for line in commit.read_text().splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                live.add(urllib.parse.unquote(action["add"]["path"]))
+            elif "remove" in action:
+                live.discard(urllib.parse.unquote(action["remove"]["path"]))
+    return sorted(live)
+
+
+def datafusion_reference(lake, scratch):
+    """A DataFusion session with schema `tpch` over the tables' current data files
+    (symlinked into one folder per table), or (None, reason)."""
+    if datafusion is None:
+        return None, "the datafusion package is not installed"
+    cfg = datafusion.SessionConfig().with_target_partitions(os.cpu_count() or 1)
+    ctx = datafusion.SessionContext(cfg)
+    ctx.sql("CREATE SCHEMA tpch").collect()
+    for t in TABLES:
+        files = delta_files(lake / t / "v1")
+        if files is None:
+            return None, f"tpch.{t} has a checkpoint; its files are not read here"
+        folder = scratch / t
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, f in enumerate(files):
+            (folder / f"{i:05}.parquet").symlink_to(lake / t / "v1" / f)
+        ctx.sql(f"CREATE EXTERNAL TABLE tpch.{t} STORED AS PARQUET LOCATION '{folder}/'").collect()
+    return ctx, f"datafusion {datafusion.__version__} (Python bindings), {os.cpu_count()} partitions"
+
+
 def main():
     url, qdir, data, out = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]), sys.argv[4]
     runs = int(os.environ.get("RUNS", "5"))
@@ -139,9 +187,12 @@ def main():
         path = str(data / f"{t}.parquet").replace("'", "''")
         con.execute(f"CREATE VIEW tpch.{t} AS SELECT * FROM read_parquet('{path}')")
     threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
+    df_ctx, df_note = (None, "LAKE is not set")
+    if os.environ.get("LAKE"):
+        df_ctx, df_note = datafusion_reference(pathlib.Path(os.environ["LAKE"]), pathlib.Path(out).parent / "datafusion")
 
     queries = {n: (qdir / f"q{n}.sql").read_text() for n in range(1, 23)}
-    result = {"duckdb_threads": threads, "runs": runs, "queries": [], "failed": [], "point": {"warmup": warm_points}}
+    result = {"duckdb_threads": threads, "datafusion": df_note if df_ctx else None, "datafusion_missing": None if df_ctx else df_note, "runs": runs, "queries": [], "failed": [], "point": {"warmup": warm_points}}
 
     # --- 1. checks: every query parses and runs on both sides --------------------------
     ok = []
@@ -173,10 +224,20 @@ def main():
         table = con.sql(sql).to_arrow_table()
         return (time.perf_counter() - t0) * 1000, table
 
+    def once_datafusion(sql):
+        """(ms, None) or (None, error text)."""
+        t0 = time.perf_counter()
+        try:
+            df_ctx.sql(sql).collect()
+        except Exception as e:  # the reference's failure leaves only its column empty
+            return None, str(e)[:300]
+        return (time.perf_counter() - t0) * 1000, None
+
     for n in ok:
         sql = queries[n]
-        # One warm-up each, then the three sides take turns run by run, so that the
-        # machine's drift over a query's runs falls on all three alike.
+        t_df, err_df = [], None if df_ctx else "no reference"
+        # One warm-up each, then the sides take turns run by run, so that the machine's
+        # drift over a query's runs falls on all of them alike.
         t_admin, t_restr, t_duck = [], [], []
         body_admin = body_restr = table_duck = None
         err_a = err_r = None
@@ -192,6 +253,10 @@ def main():
             ms, table_duck = once_duckdb(sql)
             if i:
                 t_duck.append(ms)
+            if err_df is None:
+                ms, err_df = once_datafusion(sql)
+                if ms is not None and i:
+                    t_df.append(ms)
         t_admin = None if err_a else t_admin
         t_restr = None if err_r else t_restr
         table_admin = None if err_a else pa.ipc.open_stream(body_admin).read_all()
@@ -207,7 +272,9 @@ def main():
             "trib_ms": None if t_admin is None else statistics.median(t_admin),
             "restricted_ms": None if t_restr is None else statistics.median(t_restr),
             "duckdb_ms": statistics.median(t_duck),
-            "runs_ms": {"trib": t_admin, "restricted": t_restr, "duckdb": t_duck},
+            "datafusion_ms": statistics.median(t_df) if t_df and err_df is None else None,
+            "datafusion_error": None if df_ctx is None else err_df,
+            "runs_ms": {"trib": t_admin, "restricted": t_restr, "duckdb": t_duck, "datafusion": t_df},
             "rows_trib": rows_admin,
             "rows_restricted": rows_restr,
             "rows_duckdb": rows_duck,

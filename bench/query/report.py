@@ -40,10 +40,15 @@ def main():
     rss = sys.argv[2] if len(sys.argv) > 2 else ""
     problems = []
 
-    rows, ratios, overheads = [], [], []
+    rows, ratios, overheads, df_ratios, over_df = [], [], [], [], []
     for q in res["queries"]:
         t, d, r = q["trib_ms"], q["duckdb_ms"], q["restricted_ms"]
+        f = q.get("datafusion_ms")
         ratio = t / d if t is not None else None
+        if f is not None:
+            df_ratios.append(f / d)
+            if t is not None:
+                over_df.append(t / f)
         overhead = (r - t) / t * 100 if t is not None and r is not None else None
         same_rows = q["rows_trib"] == q["rows_duckdb"]
         note = ""
@@ -69,6 +74,7 @@ def main():
                 fmt(t),
                 fmt(d),
                 fmt(ratio, ".2f") + ("x" if ratio is not None else ""),
+                fmt(f),
                 fmt(r),
                 fmt(overhead, "+.1f") + ("%" if overhead is not None else ""),
                 fmt(q["rows_trib"], ",") if q["rows_trib"] is not None else "-",
@@ -76,14 +82,14 @@ def main():
             ]
         )
     for f in res["failed"]:
-        rows.append([f["query"], "-", "-", "-", "-", "-", "-", "failed"])
+        rows.append([f["query"], "-", "-", "-", "-", "-", "-", "-", "failed"])
         problems.append(f"{f['query']}: " + "; ".join(f["errors"]))
     rows.sort(key=lambda r: int(r[0][1:]))
 
     table(
-        ["query", "trib ms", "duckdb ms", "ratio", "restricted ms", "overhead", "rows", "rows differ"],
+        ["query", "trib ms", "duckdb ms", "ratio", "datafusion ms", "restricted ms", "overhead", "rows", "rows differ"],
         rows,
-        "<>>>>>><",
+        "<>>>>>>><",
     )
     print()
     med_ratio = statistics.median(ratios) if ratios else math.nan
@@ -98,6 +104,17 @@ def main():
     print(f"sum of medians: trib {tot_t:,.0f} ms, duckdb {tot_d:,.0f} ms, restricted {tot_r:,.0f} ms")
     print(f"median ratio trib/duckdb: {med_ratio:.2f}x (target <= {RATIO_TARGET}x: {met(med_ratio <= RATIO_TARGET)})")
     print(f"geometric mean ratio:     {geo_ratio:.2f}x")
+    if df_ratios:
+        print(
+            f"engine reference, {res['datafusion']} over the same data files, in process:"
+            f" median ratio datafusion/duckdb {statistics.median(df_ratios):.2f}x,"
+            f" trib/datafusion {statistics.median(over_df):.2f}x"
+        )
+    elif res.get("datafusion_missing"):
+        print(f"engine reference: not run ({res['datafusion_missing']})")
+    df_failed = [q["query"] for q in res["queries"] if q.get("datafusion_error")]
+    if df_failed:
+        print(f"engine reference failed on {', '.join(df_failed)} (left out of its ratio)")
     print(
         f"median access overhead:   {med_over:+.1f}% over {len(overheads)} queries with the same rows for both roles"
         f" (target <= {OVERHEAD_TARGET:.0f}%: {met(med_over <= OVERHEAD_TARGET)})"

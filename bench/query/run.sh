@@ -8,6 +8,8 @@
 #   3. `trib serve` answers the 22 TPC-H queries (qualified with schema `tpch` by
 #      queries.py) through `POST /v1/sql` as admin and as `tpch-restricted`; DuckDB runs
 #      the same text over views of the same Parquet files, in the same driver process,
+#      and so does DataFusion's Python binding over the Delta tables' data files (the
+#      engine under trib, apart from trib's query path),
 #   4. point reads of tpch.orders_latest by key: the rows endpoint (in-memory index),
 #      the same lookup as SQL, and DuckDB over Parquet.
 # Prints a table; see bench/README.md.
@@ -31,6 +33,8 @@ TPCHGEN_VERSION=4.0.0
 DUCKDB_VERSION=2.0.0
 SQLGLOT_VERSION=30.30.0
 PYARROW_VERSION=26.0.1
+# The engine reference: DataFusion's Python bindings of the major version trib uses.
+DATAFUSION_VERSION=55.0.0
 
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
@@ -41,7 +45,7 @@ source "$ROOT/bench/lib.sh"
 trib_binary
 
 VENV="$HERE/.venv"
-python_venv "$VENV" "tpchgen-cli==$TPCHGEN_VERSION" "duckdb==$DUCKDB_VERSION" "sqlglot==$SQLGLOT_VERSION" "pyarrow==$PYARROW_VERSION"
+python_venv "$VENV" "tpchgen-cli==$TPCHGEN_VERSION" "duckdb==$DUCKDB_VERSION" "sqlglot==$SQLGLOT_VERSION" "pyarrow==$PYARROW_VERSION" "datafusion==$DATAFUSION_VERSION"
 
 # --- scratch -------------------------------------------------------------------------
 scratch query
@@ -132,7 +136,7 @@ run queries "$PY" "$HERE/queries.py" "$QUERIES_SRC" "$WORK/queries"
 start_server "$P" --models-poll-ms 0
 log "trib serve at $URL; timing queries (1 warm-up + ${RUNS:-5} runs per side, in turns) and point reads"
 drv_rc=0
-"$PY" "$HERE/driver.py" "$URL" "$WORK/queries" "$DATA" "$RESULTS/results.json" 2>"$WORK/driver.err" || drv_rc=$?
+LAKE="$P/.trib/lake/tpch" "$PY" "$HERE/driver.py" "$URL" "$WORK/queries" "$DATA" "$RESULTS/results.json" 2>"$WORK/driver.err" || drv_rc=$?
 stop_server
 if [[ $drv_rc != 0 ]]; then
     echo "driver.py failed (exit $drv_rc):" >&2
