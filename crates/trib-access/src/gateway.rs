@@ -49,6 +49,9 @@ const METRIC_POINT_SECONDS: &str = "trib_point_read_seconds";
 /// Point-read indexes by product version; `None` marks a table too large to hold.
 type PointIndexes = HashMap<(String, u64), Option<Arc<PointIndex>>>;
 
+/// The scan of each product version's newest snapshot, with the table version it read.
+type NewestScans = HashMap<(String, u64), (Option<u64>, Arc<dyn TableProvider>)>;
+
 /// The door a query came through, recorded in the audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueryPath {
@@ -103,7 +106,7 @@ pub struct Gateway {
     tables: tokio::sync::Mutex<HashMap<(String, u64), DeltaTable>>,
     /// The scan of each product version's newest snapshot, by the version it read: a
     /// query after no commit reuses it instead of reading the file list again.
-    providers: std::sync::Mutex<HashMap<(String, u64), (Option<u64>, Arc<dyn TableProvider>)>>,
+    providers: std::sync::Mutex<NewestScans>,
     /// What every query's runtime shares: Parquet footers read once (data files never
     /// change), the object stores. Each query gets its own memory pool on top.
     runtime: Arc<RuntimeEnv>,
