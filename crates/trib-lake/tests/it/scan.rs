@@ -116,3 +116,80 @@ async fn data_files_have_row_groups_a_scan_can_split() {
     let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
     assert_eq!(groups, [131_072, rows as i64 - 131_072]);
 }
+
+/// orders_raw partitioned by `partition_by` instead of the day of `ordered_at`.
+async fn orders_partitioned_by(lake: &trib_lake::Lake, partition_by: &str) -> trib_lake::ProductTable {
+    let rel = "products/orders/orders_raw.yaml";
+    let text = std::fs::read_to_string(
+        std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
+            .join("../trib/template")
+            .join(rel),
+    )
+    .expect("template")
+    .replace(
+        "partition_by: [day(ordered_at)]",
+        &format!("partition_by: [{partition_by}]"),
+    );
+    let c = trib_spec::parse_contract(trib_spec::yaml::Source::new(rel, text))
+        .contract
+        .expect("valid");
+    trib_lake::ProductTable::open_or_create(lake, &c, trib_lake::TableKind::Data)
+        .await
+        .expect("create")
+}
+
+/// Rows `from..to` with a country for most (one in five has none) and an hour each.
+fn orders_with_countries(from: usize, to: usize) -> RecordBatch {
+    let c = crate::contract("products/orders/orders_raw.yaml");
+    let mut text = String::new();
+    for i in from..to {
+        let country = match i % 5 {
+            0 => "null".to_string(),
+            n => format!("\"{}\"", ["DE", "FR", "US", "JP"][n - 1]),
+        };
+        let hour = i % 24;
+        text.push_str(&format!(
+            "{{\"order_id\":\"o-{i}\",\"customer_id\":\"c-{}\",\"country\":{country},\"status\":\"placed\",\"amount\":\"{i}.25\",\"ordered_at\":\"2026-03-12T{hour:02}:30:00Z\",\"updated_at\":\"2026-03-12T{hour:02}:30:00Z\"}}\n",
+            i % 7
+        ));
+    }
+    let mut decoder = deltalake::arrow::json::ReaderBuilder::new(Arc::new(c.arrow_schema()))
+        .with_batch_size(to - from + 1)
+        .build_decoder()
+        .expect("decoder");
+    decoder.decode(text.as_bytes()).expect("decode");
+    decoder.flush().expect("flush").expect("rows")
+}
+
+#[tokio::test]
+async fn text_and_hour_partitions_read_the_same() {
+    for (partition_by, column) in [("country", "country"), ("hour(ordered_at)", "ordered_at_hour")] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = trib_lake::Lake::new(dir.path().to_str().expect("utf8"), std::path::Path::new("/")).expect("lake");
+        let mut t = orders_partitioned_by(&lake, partition_by).await;
+        t.append(&orders_with_countries(0, 60), None).await.expect("v1");
+        t.append(&orders_with_countries(60, 100), None).await.expect("v2");
+        let by_partition = format!("SELECT {column}, count(*) AS n, sum(amount) AS total FROM t GROUP BY 1 ORDER BY 1");
+        let one = match column {
+            "country" => "SELECT order_id, country FROM t WHERE country = 'FR' ORDER BY order_id".to_string(),
+            _ => format!(
+                "SELECT order_id, {column} FROM t WHERE {column} = TIMESTAMP '2026-03-12T05:00:00Z' ORDER BY order_id"
+            ),
+        };
+        let none = format!("SELECT count(*) FROM t WHERE {column} IS NULL");
+        same_answers(
+            t.delta(),
+            &[
+                ("SELECT * FROM t ORDER BY order_id", false),
+                (&by_partition, false),
+                (&one, false),
+                (&none, false),
+                (
+                    "SELECT country, count(*) FROM t WHERE country IS NULL GROUP BY 1",
+                    false,
+                ),
+            ],
+        )
+        .await;
+    }
+}
