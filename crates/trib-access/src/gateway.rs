@@ -890,17 +890,12 @@ fn plan_error(e: DataFusionError) -> Error {
 /// The scan of `table` for `ctx`: DataFusion's Parquet scan of the snapshot's files
 /// when the table allows it, else delta-rs's, its pushed filters re-applied above it.
 async fn scan(ctx: &SessionContext, table: &DeltaTable, label: &str) -> Result<Arc<dyn TableProvider>> {
-    if let Some(provider) = trib_lake::files_provider(table) {
-        return Ok(provider);
-    }
     table
         .update_datafusion_session(&ctx.state())
         .map_err(|e| Error::Internal(format!("registering `{label}`: {e}")))?;
-    let provider = table
-        .table_provider()
+    trib_lake::snapshot_provider(table)
         .await
-        .map_err(|e| Error::Internal(format!("reading `{label}`: {e}")))?;
-    Ok(trib_lake::rechecked(provider))
+        .map_err(|e| Error::Internal(format!("reading `{label}`: {e}")))
 }
 
 /// Registers a view under the name the query uses: `domain.name` in a schema per

@@ -320,7 +320,7 @@ impl Arrivals {
             .map_err(|e| self.arrow(e))?;
         let ctx = SessionContext::new();
         let t = table.at_version(consumed).await.map_err(Error::Lake)?;
-        let provider = trib_lake::rechecked(t.table_provider().await.map_err(|e| self.sql(e))?);
+        let provider = trib_lake::snapshot_provider(&t).await.map_err(|e| self.sql(e))?;
         let mut prior = ctx.read_table(provider).map_err(|e| self.sql(e))?;
         let time = self.time.as_deref();
         if let (Some(h), Some(t)) = (horizon, time) {
@@ -457,7 +457,7 @@ async fn prior_max(table: &ProductTable, version: u64, time: &str) -> datafusion
         .at_version(version)
         .await
         .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-    let provider = trib_lake::rechecked(t.table_provider().await?);
+    let provider = trib_lake::snapshot_provider(&t).await?;
     let ctx = SessionContext::new();
     let batches = ctx
         .read_table(provider)?

@@ -683,7 +683,9 @@ fn register(ctx: &SessionContext, input: &Node, table: Arc<dyn datafusion::datas
 /// Registers an input as it is at the version this run reads. Returns its row count.
 async fn register_snapshot(ctx: &SessionContext, input: &InputState) -> Result<u64> {
     let t = input.table.at_version(input.version).await.map_err(Error::Lake)?;
-    let provider = trib_lake::rechecked(t.table_provider().await.map_err(|e| Error::sql(&input.node.0, e))?);
+    let provider = trib_lake::snapshot_provider(&t)
+        .await
+        .map_err(|e| Error::sql(&input.node.0, e))?;
     // From the log's file statistics: no scan just to report how much was read.
     let rows = t
         .snapshot()

@@ -67,10 +67,12 @@ impl ProductTable {
         };
         let expired = col(format!("\"{}\"", column.replace('"', "\"\""))).lt(lit(cutoff));
         let ctx = SessionContext::new();
-        let provider = crate::rechecked(self.delta().table_provider().await.map_err(|source| Error::Query {
-            table: name.clone(),
-            source,
-        })?);
+        let provider = crate::snapshot_provider(self.delta())
+            .await
+            .map_err(|source| Error::Query {
+                table: name.clone(),
+                source,
+            })?;
         let rows = ctx
             .read_table(provider)
             .and_then(|d| d.filter(expired.clone()))

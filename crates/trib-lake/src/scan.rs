@@ -46,6 +46,15 @@ use deltalake::logstore::LogStore as _;
 use object_store::{ObjectMeta, ObjectStore};
 use std::sync::Arc;
 
+/// The provider every read of a table's loaded snapshot goes through: DataFusion's
+/// Parquet scan when the table allows it, else delta-rs's with its filters rechecked.
+pub async fn snapshot_provider(table: &DeltaTable) -> DfResult<Arc<dyn TableProvider>> {
+    match files_provider(table) {
+        Some(provider) => Ok(provider),
+        None => Ok(crate::rechecked(table.table_provider().await?)),
+    }
+}
+
 /// A provider reading `table`'s current snapshot with DataFusion's Parquet scan, or
 /// `None` when the table needs delta-rs to be read (a reader version above 1, or data
 /// files outside the table's directory).

@@ -465,7 +465,9 @@ impl ProductTable {
         let ctx = SessionContext::new();
         let Some(after) = after else {
             let t = self.at_version(upto).await?;
-            let provider = crate::rechecked(t.table_provider().await.map_err(|source| self.query_err(source))?);
+            let provider = crate::snapshot_provider(&t)
+                .await
+                .map_err(|source| self.query_err(source))?;
             let df = ctx.read_table(provider).map_err(|source| self.query_err(source))?;
             let df = df
                 .with_column("_change_type", datafusion::prelude::lit("insert"))
@@ -696,7 +698,7 @@ impl ProductTable {
         self.table
             .update_datafusion_session(&ctx.state())
             .map_err(|source| self.err(Operation::Read, source))?;
-        let provider = crate::rechecked(self.table.table_provider().await.map_err(query_err)?);
+        let provider = crate::snapshot_provider(&self.table).await.map_err(query_err)?;
         ctx.register_table("t", provider).map_err(query_err)?;
         ctx.register_batch("b", batch.clone()).map_err(query_err)?;
         let on = key
@@ -1025,10 +1027,7 @@ pub async fn query_table(table: &DeltaTable, name: &str, sql: &str) -> Result<Ve
             table: name.to_string(),
             source,
         })?;
-    let provider = match crate::files_provider(table) {
-        Some(p) => p,
-        None => crate::rechecked(table.table_provider().await.map_err(query_err)?),
-    };
+    let provider = crate::snapshot_provider(table).await.map_err(query_err)?;
     ctx.register_table("t", provider).map_err(query_err)?;
     ctx.sql(sql)
         .await

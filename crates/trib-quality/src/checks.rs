@@ -221,10 +221,12 @@ impl Checker {
     pub async fn check_product(&self, contract: &Contract) -> Result<CheckRun> {
         let table = ProductTable::open_or_create(&self.lake, contract, TableKind::Data).await?;
         let version = table.version();
-        let provider = trib_lake::rechecked(table.delta().table_provider().await.map_err(|e| Error::System {
-            table: contract.product.value.to_string(),
-            source: e,
-        })?);
+        let provider = trib_lake::snapshot_provider(table.delta())
+            .await
+            .map_err(|e| Error::System {
+                table: contract.product.value.to_string(),
+                source: e,
+            })?;
         let mut run = self.run(contract, provider, Scope::Product, version, 0).await?;
         run.results.push(schema_check(contract, &table.schema()));
         self.results.lock().await.record(&run, None).await?;
@@ -383,9 +385,8 @@ impl Checker {
                 && let Some(target) = self.project.latest(&to.value)
                 && let Some(t) = trib_lake::open_existing(&self.lake, target, TableKind::Data).await?
             {
-                let provider = t.delta().table_provider().await.map_err(sys)?;
-                ctx.register_table(format!("__ref_{i}"), trib_lake::rechecked(provider))
-                    .map_err(sys)?;
+                let provider = trib_lake::snapshot_provider(t.delta()).await.map_err(sys)?;
+                ctx.register_table(format!("__ref_{i}"), provider).map_err(sys)?;
             }
         }
 

@@ -12,10 +12,15 @@ mod s3;
 mod scan;
 
 pub(crate) fn contract(rel: &str) -> Contract {
+    contract_edited(rel, |text| text)
+}
+
+/// A template contract with its text changed by `edit` first.
+pub(crate) fn contract_edited(rel: &str, edit: impl FnOnce(String) -> String) -> Contract {
     let path = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
         .join("../trib/template")
         .join(rel);
-    let text = std::fs::read_to_string(&path).expect("template contract");
+    let text = edit(std::fs::read_to_string(&path).expect("template contract"));
     trib_spec::parse_contract(trib_spec::yaml::Source::new(rel, text))
         .contract
         .expect("valid")
@@ -34,8 +39,6 @@ pub(crate) fn orders_with(
     day: impl Fn(usize) -> usize,
     customer: impl Fn(usize) -> String,
 ) -> RecordBatch {
-    let c = contract("products/orders/orders_raw.yaml");
-    let schema = Arc::new(c.arrow_schema());
     let mut text = String::new();
     for i in from..to {
         let (day, customer) = (day(i), customer(i));
@@ -43,8 +46,14 @@ pub(crate) fn orders_with(
             "{{\"order_id\":\"o-{i}\",\"customer_id\":\"{customer}\",\"status\":\"placed\",\"amount\":\"{i}.50\",\"ordered_at\":\"2026-03-{day}T10:00:00Z\",\"updated_at\":\"2026-03-{day}T10:00:00Z\"}}\n"
         ));
     }
-    let mut decoder = deltalake::arrow::json::ReaderBuilder::new(schema)
-        .with_batch_size(to - from + 1)
+    orders_from_json(&text, to - from)
+}
+
+/// NDJSON rows of orders_raw, `rows` of them, through Arrow's JSON reader.
+pub(crate) fn orders_from_json(text: &str, rows: usize) -> RecordBatch {
+    let c = contract("products/orders/orders_raw.yaml");
+    let mut decoder = deltalake::arrow::json::ReaderBuilder::new(Arc::new(c.arrow_schema()))
+        .with_batch_size(rows + 1)
         .build_decoder()
         .expect("decoder");
     decoder.decode(text.as_bytes()).expect("decode");
@@ -421,17 +430,9 @@ async fn optional_columns_are_added_within_a_major_version() {
 async fn the_change_feed_of_an_hour_partitioned_table() {
     let dir = tempfile::tempdir().expect("tmp");
     let lake = Lake::new(dir.path().to_str().expect("utf8"), Path::new("/")).expect("lake");
-    let rel = "products/orders/orders_raw.yaml";
-    let text = std::fs::read_to_string(
-        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
-            .join("../trib/template")
-            .join(rel),
-    )
-    .expect("template")
-    .replace("partition_by: [day(ordered_at)]", "partition_by: [hour(ordered_at)]");
-    let c = trib_spec::parse_contract(trib_spec::yaml::Source::new(rel, text))
-        .contract
-        .expect("valid");
+    let c = contract_edited("products/orders/orders_raw.yaml", |t| {
+        t.replace("partition_by: [day(ordered_at)]", "partition_by: [hour(ordered_at)]")
+    });
     let mut t = ProductTable::open_or_create(&lake, &c, TableKind::Data)
         .await
         .expect("create");

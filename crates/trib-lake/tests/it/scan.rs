@@ -119,20 +119,12 @@ async fn data_files_have_row_groups_a_scan_can_split() {
 
 /// orders_raw partitioned by `partition_by` instead of the day of `ordered_at`.
 async fn orders_partitioned_by(lake: &trib_lake::Lake, partition_by: &str) -> trib_lake::ProductTable {
-    let rel = "products/orders/orders_raw.yaml";
-    let text = std::fs::read_to_string(
-        std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
-            .join("../trib/template")
-            .join(rel),
-    )
-    .expect("template")
-    .replace(
-        "partition_by: [day(ordered_at)]",
-        &format!("partition_by: [{partition_by}]"),
-    );
-    let c = trib_spec::parse_contract(trib_spec::yaml::Source::new(rel, text))
-        .contract
-        .expect("valid");
+    let c = crate::contract_edited("products/orders/orders_raw.yaml", |t| {
+        t.replace(
+            "partition_by: [day(ordered_at)]",
+            &format!("partition_by: [{partition_by}]"),
+        )
+    });
     trib_lake::ProductTable::open_or_create(lake, &c, trib_lake::TableKind::Data)
         .await
         .expect("create")
@@ -140,7 +132,6 @@ async fn orders_partitioned_by(lake: &trib_lake::Lake, partition_by: &str) -> tr
 
 /// Rows `from..to` with a country for most (one in five has none) and an hour each.
 fn orders_with_countries(from: usize, to: usize) -> RecordBatch {
-    let c = crate::contract("products/orders/orders_raw.yaml");
     let mut text = String::new();
     for i in from..to {
         let country = match i % 5 {
@@ -153,12 +144,7 @@ fn orders_with_countries(from: usize, to: usize) -> RecordBatch {
             i % 7
         ));
     }
-    let mut decoder = deltalake::arrow::json::ReaderBuilder::new(Arc::new(c.arrow_schema()))
-        .with_batch_size(to - from + 1)
-        .build_decoder()
-        .expect("decoder");
-    decoder.decode(text.as_bytes()).expect("decode");
-    decoder.flush().expect("flush").expect("rows")
+    crate::orders_from_json(&text, to - from)
 }
 
 #[tokio::test]
