@@ -157,7 +157,9 @@ def datafusion_reference(lake, scratch):
     (symlinked into one folder per table), or (None, reason)."""
     if datafusion is None:
         return None, "the datafusion package is not installed"
-    cfg = datafusion.SessionConfig().with_target_partitions(os.cpu_count() or 1)
+    # As many parts as trib splits a query into by default (`access.query_partitions`).
+    parts = int(os.environ.get("DF_PARTITIONS") or os.cpu_count() or 1)
+    cfg = datafusion.SessionConfig().with_target_partitions(parts)
     ctx = datafusion.SessionContext(cfg)
     ctx.sql("CREATE SCHEMA tpch").collect()
     for t in TABLES:
@@ -169,7 +171,7 @@ def datafusion_reference(lake, scratch):
         for i, f in enumerate(files):
             (folder / f"{i:05}.parquet").symlink_to(lake / t / "v1" / f)
         ctx.sql(f"CREATE EXTERNAL TABLE tpch.{t} STORED AS PARQUET LOCATION '{folder}/'").collect()
-    return ctx, f"datafusion {datafusion.__version__} (Python bindings), {os.cpu_count()} partitions"
+    return ctx, f"datafusion {datafusion.__version__} (Python bindings), {parts} partitions"
 
 
 def main():

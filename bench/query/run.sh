@@ -19,7 +19,8 @@
 # Settings (environment): RUNS (5 timed runs per query and side, after a warm-up),
 # POINT_READS (2000), PORT (0 = any free port), QUERIES_SRC (the 22 query files,
 # default shared/interop/sql/tpch beside the repository), TRIB (a trib binary to use
-# instead of building one), KEEP_WORK=1 (keep the scratch directory).
+# instead of building one), KEEP_WORK=1 (keep the scratch directory), DF_PARTITIONS
+# (the engine reference's partitions, default one per core as trib's queries).
 set -euo pipefail
 
 SF=${1:-0.1}

@@ -564,7 +564,9 @@ impl Gateway {
             .with_memory_limit(limit, 1.0)
             .build_arc()
             .map_err(|e| Error::Internal(format!("query runtime: {e}")))?;
-        let config = SessionConfig::new().with_information_schema(information_schema);
+        let config = SessionConfig::new()
+            .with_information_schema(information_schema)
+            .with_target_partitions(self.settings.access.partitions());
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)

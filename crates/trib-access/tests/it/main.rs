@@ -492,6 +492,32 @@ async fn admins_explain_plans_through_the_same_views() {
 }
 
 #[tokio::test]
+async fn queries_are_split_into_the_configured_number_of_parts() {
+    let sql = "EXPLAIN SELECT status, count(*) FROM orders.orders GROUP BY status";
+    let plan = |gateway: Gateway, project: Project| async move {
+        let admin = Principal::local(&project.settings);
+        let r = gateway.query(&admin, sql, QueryPath::Cli).await.expect("explain");
+        strings(&r.batches, "plan")
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (_tmp, project, gateway) =
+        setup(|s| s.replace("query_timeout_s = 300", "query_timeout_s = 300\nquery_partitions = 3")).await;
+    assert_eq!(project.settings.access.query_partitions, Some(3));
+    let three = plan(gateway, project).await;
+    assert!(three.contains("Hash([status@0], 3)"), "{three}");
+
+    // Unset, one per core.
+    let (_tmp, project, gateway) = setup(|s| s).await;
+    let parts = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(project.settings.access.partitions(), parts);
+    let default = plan(gateway, project).await;
+    assert!(default.contains(&format!("Hash([status@0], {parts})")), "{default}");
+}
+
+#[tokio::test]
 async fn the_next_query_sees_each_new_commit() {
     let (_tmp, project, gateway) = setup(|s| s).await;
     let admin = Principal::local(&project.settings);
