@@ -7,11 +7,15 @@ log() { printf '== %s\n' "$*" >&2; }
 # Sets TRIB: the binary given, or a release build of this checkout.
 trib_binary() {
     if [[ -z "${TRIB:-}" ]]; then
-        log "building trib (release)"
-        (cd "$ROOT" && cargo build --release -p trib)
-        TRIB="${CARGO_TARGET_DIR:-$ROOT/target}/release/trib"
+        local profile=${PROFILE:-release}
+        log "building trib ($profile profile)"
+        (cd "$ROOT" && cargo build --profile "$profile" -p trib)
+        TRIB="${CARGO_TARGET_DIR:-$ROOT/target}/$profile/trib"
     fi
     [[ -x "$TRIB" ]] || { echo "no trib binary at $TRIB" >&2; exit 2; }
+    # The profile the binary was built with, from its folder (target/<profile>/trib).
+    TRIB_PROFILE=$(basename "$(dirname "$TRIB")")
+    case $TRIB_PROFILE in release | dist | debug) ;; *) TRIB_PROFILE="binary $TRIB" ;; esac
 }
 
 # python_venv DIR REQ...: makes DIR a venv holding exactly the pinned requirements

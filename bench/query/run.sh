@@ -19,7 +19,8 @@
 # Settings (environment): RUNS (5 timed runs per query and side, after a warm-up),
 # POINT_READS (2000), PORT (0 = any free port), QUERIES_SRC (the 22 query files,
 # default shared/interop/sql/tpch beside the repository), TRIB (a trib binary to use
-# instead of building one), KEEP_WORK=1 (keep the scratch directory), DF_PARTITIONS
+# instead of building one), PROFILE (the Cargo profile to build, default release; `dist`
+# for the production binary), KEEP_WORK=1 (keep the scratch directory), DF_PARTITIONS
 # (the engine reference's partitions, default one per core as trib's queries).
 set -euo pipefail
 
@@ -149,7 +150,7 @@ grep -i -E 'error|panic' "$P.serve.err" >"$RESULTS/serve_errors.txt" || true
 
 # --- report --------------------------------------------------------------------------
 echo
-echo "TPC-H SF $SF ($(du -sh "$DATA" | cut -f1) Parquet), $(nproc) cores, trib $("$TRIB" --version | cut -d' ' -f2), duckdb $DUCKDB_VERSION ($("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["duckdb_threads"])' "$RESULTS/results.json") threads), tpchgen-cli $TPCHGEN_VERSION, sqlglot $SQLGLOT_VERSION"
+echo "TPC-H SF $SF ($(du -sh "$DATA" | cut -f1) Parquet), $(nproc) cores, trib $("$TRIB" --version | cut -d' ' -f2) ($TRIB_PROFILE), duckdb $DUCKDB_VERSION ($("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["duckdb_threads"])' "$RESULTS/results.json") threads), tpchgen-cli $TPCHGEN_VERSION, sqlglot $SQLGLOT_VERSION"
 "$PY" - "$RESULTS/ingest.tsv" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]

@@ -19,7 +19,7 @@
 //! still filters the rows above the scan (see `provider.rs` for why that matters).
 
 use deltalake::DeltaTable;
-use deltalake::arrow::array::{Array, ArrayRef, AsArray};
+use deltalake::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt64Array};
 use deltalake::arrow::datatypes::UInt64Type;
 use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use deltalake::datafusion::catalog::{Session, TableProvider};
@@ -38,12 +38,14 @@ use deltalake::datafusion::datasource::table_schema::TableSchema;
 use deltalake::datafusion::execution::object_store::ObjectStoreUrl;
 use deltalake::datafusion::logical_expr::utils::conjunction;
 use deltalake::datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use deltalake::datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use deltalake::datafusion::physical_plan::ExecutionPlan;
 use deltalake::datafusion::physical_plan::empty::EmptyExec;
 use deltalake::kernel::LogDataHandler;
 use deltalake::kernel::engine::arrow_conversion::TryIntoArrow as _;
 use deltalake::logstore::LogStore as _;
 use object_store::{ObjectMeta, ObjectStore};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// The provider every read of a table's loaded snapshot goes through: DataFusion's
@@ -245,7 +247,22 @@ impl TableProvider for DeltaFiles {
             Some(p) => p.iter().map(|&i| self.to_scan[i]).collect(),
             None => self.to_scan.clone(),
         };
-        if self.files.is_empty() {
+        // No predicate on the source: the filters stay above the scan (they are
+        // inexact), and DataFusion's physical filter pushdown hands them to the Parquet
+        // source, which prunes row groups and pages by them. Here they only leave out
+        // whole files, by their partition values and the log's ranges, before any file
+        // is opened.
+        let (files, statistics) = match self.kept(state, filters) {
+            Some(kept) if kept.len() < self.files.len() => {
+                let statistics: Vec<Statistics> =
+                    kept.iter().filter_map(|f| f.statistics.as_deref().cloned()).collect();
+                let merged = Statistics::try_merge_iter(&statistics, self.scan_schema.table_schema())
+                    .unwrap_or_else(|_| Statistics::new_unknown(self.scan_schema.table_schema()));
+                (kept, merged)
+            }
+            _ => (self.files.clone(), self.statistics.clone()),
+        };
+        if files.is_empty() {
             let projected = self.scan_schema.table_schema().project(&indices)?;
             return Ok(Arc::new(EmptyExec::new(Arc::new(projected))));
         }
@@ -255,27 +272,124 @@ impl TableProvider for DeltaFiles {
             Arc::clone(&self.store),
             runtime.cache_manager.get_file_metadata_cache(),
         );
-        let mut source = ParquetSource::new(self.scan_schema.clone())
+        let source = ParquetSource::new(self.scan_schema.clone())
             .with_table_parquet_options(state.table_options().parquet.clone())
             .with_parquet_file_reader_factory(Arc::new(reader));
-        // The predicate only prunes (the filters are inexact), so one that cannot be
-        // bound to the files' columns is left out rather than failing the query.
-        if let Some(predicate) = conjunction(filters.iter().cloned())
-            && let Ok(predicate) = unqualified(predicate)
-            && let Ok(schema) = DFSchema::try_from(self.scan_schema.table_schema().as_ref().clone())
-            && let Ok(physical) = state.create_physical_expr(predicate, &schema)
-        {
-            source = source.with_predicate(physical);
-        }
-        let groups = FileGroup::new(self.files.clone()).split_files(state.config().target_partitions().max(1));
+        let groups = FileGroup::new(files).split_files(state.config().target_partitions().max(1));
         let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
             .with_file_groups(groups)
-            .with_statistics(self.statistics.clone())
+            .with_statistics(statistics)
             .with_projection_indices(Some(indices))?
             // With filters above the scan, a limit on the rows read would cut the answer.
             .with_limit(if filters.is_empty() { limit } else { None })
             .build();
         Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+impl DeltaFiles {
+    /// The files `filters` may find rows in, judged by each file's partition values and
+    /// the ranges the log records; `None` when the filters cannot be judged so (every
+    /// file is read then). A file whose statistics are unknown is kept.
+    fn kept(&self, state: &dyn Session, filters: &[Expr]) -> Option<Vec<PartitionedFile>> {
+        let predicate = unqualified(conjunction(filters.iter().cloned())?).ok()?;
+        let table_schema = self.scan_schema.table_schema();
+        let schema = DFSchema::try_from(table_schema.as_ref().clone()).ok()?;
+        let physical = state.create_physical_expr(predicate, &schema).ok()?;
+        let pruning = PruningPredicateBuilder::new()
+            .with_file_schema(Arc::clone(table_schema))
+            .build(physical)?;
+        let keep = pruning
+            .prune(&FileRanges {
+                files: &self.files,
+                schema: table_schema,
+            })
+            .ok()?;
+        Some(
+            self.files
+                .iter()
+                .zip(keep)
+                .filter(|(_, keep)| *keep)
+                .map(|(f, _)| f.clone())
+                .collect(),
+        )
+    }
+}
+
+/// The files' statistics as DataFusion's pruning reads them, one container per file:
+/// exact bounds only (partition values, and the log's ranges where they are exact).
+struct FileRanges<'a> {
+    files: &'a [PartitionedFile],
+    schema: &'a SchemaRef,
+}
+
+impl FileRanges<'_> {
+    fn column(&self, column: &Column) -> Option<(usize, &DataType)> {
+        let i = self.schema.index_of(&column.name).ok()?;
+        Some((i, self.schema.field(i).data_type()))
+    }
+
+    fn bounds(
+        &self,
+        column: &Column,
+        bound: impl Fn(&ColumnStatistics) -> &Precision<ScalarValue>,
+    ) -> Option<ArrayRef> {
+        let (i, t) = self.column(column)?;
+        let unknown = ScalarValue::try_from(t).ok()?;
+        let values = self.files.iter().map(|f| {
+            match f
+                .statistics
+                .as_ref()
+                .and_then(|s| s.column_statistics.get(i))
+                .map(&bound)
+            {
+                Some(Precision::Exact(v)) if v.data_type() == *t => v.clone(),
+                _ => unknown.clone(),
+            }
+        });
+        ScalarValue::iter_to_array(values).ok()
+    }
+
+    fn counts(&self, count: impl Fn(&Statistics) -> Option<usize>) -> Option<ArrayRef> {
+        let counts: UInt64Array = self
+            .files
+            .iter()
+            .map(|f| f.statistics.as_deref().and_then(&count).map(|n| n as u64))
+            .collect();
+        Some(Arc::new(counts))
+    }
+}
+
+impl PruningStatistics for FileRanges<'_> {
+    fn min_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.bounds(column, |c| &c.min_value)
+    }
+
+    fn max_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.bounds(column, |c| &c.max_value)
+    }
+
+    fn num_containers(&self) -> usize {
+        self.files.len()
+    }
+
+    fn null_counts(&self, column: &Column) -> Option<ArrayRef> {
+        let (i, _) = self.column(column)?;
+        self.counts(|s| match s.column_statistics.get(i).map(|c| &c.null_count) {
+            Some(Precision::Exact(n)) => Some(*n),
+            _ => None,
+        })
+    }
+
+    fn row_counts(&self) -> Option<ArrayRef> {
+        self.counts(|s| match s.num_rows {
+            Precision::Exact(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    fn contained(&self, _column: &Column, _values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
+        None
     }
 }
 

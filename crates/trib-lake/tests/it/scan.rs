@@ -179,3 +179,67 @@ async fn text_and_hour_partitions_read_the_same() {
         .await;
     }
 }
+
+/// The data files the scan in `plan` (an `EXPLAIN`'s text) reads, and its predicate.
+fn scanned(plan: &str) -> (usize, String) {
+    let line = plan
+        .lines()
+        .find(|l| l.contains("DataSourceExec"))
+        .unwrap_or_else(|| panic!("no scan in\n{plan}"));
+    let predicate = line
+        .split(", ")
+        .find_map(|part| part.strip_prefix("predicate="))
+        .unwrap_or_default()
+        .to_string();
+    (line.matches(".parquet").count(), predicate)
+}
+
+#[tokio::test]
+async fn filters_leave_out_files_by_partition_and_by_the_logs_ranges() {
+    let (_dir, _lake, _c, mut t) = orders_raw_table().await;
+    // Days 10 to 12 with amounts under 40, then day 20 with amounts from 40.
+    t.append(&orders(0, 40), None).await.expect("v1");
+    t.append(&orders_with(40, 90, |_| 20, |i| format!("c-{i}")), None)
+        .await
+        .expect("v2");
+    assert_eq!(t.delta().get_file_uris().expect("files").count(), 4, "one file per day");
+    let table = t.delta().clone();
+    let query = |sql: &'static str| {
+        let table = table.clone();
+        async move { run(&table, trib_lake::files_provider(&table).expect("direct"), sql).await }
+    };
+
+    for (filter, files, rows) in [
+        ("ordered_at_day = DATE '2026-03-20'", 1, 50),
+        ("ordered_at_day >= DATE '2026-03-11'", 3, 76),
+        ("amount > 45", 1, 45),
+        ("amount < 5 OR ordered_at_day = DATE '2026-03-12'", 3, 17),
+        ("customer_id = 'c-3'", 4, 6),
+        ("amount > 1000", 0, 0),
+    ] {
+        let plan = query(Box::leak(
+            format!("EXPLAIN SELECT count(*) FROM t WHERE {filter}").into_boxed_str(),
+        ))
+        .await;
+        if files == 0 {
+            // Nothing to scan: DataFusion answers from the empty scan's statistics.
+            assert!(!plan.contains("DataSourceExec"), "{filter}: {plan}");
+        } else {
+            let (read, predicate) = scanned(&plan);
+            assert_eq!(read, files, "{filter}: {plan}");
+            // The filter reaches the scan once, to prune its row groups.
+            let column = filter.split_whitespace().next().unwrap_or_default();
+            let once = format!("{column}@");
+            assert_eq!(
+                predicate.matches(&once).count(),
+                filter.matches(column).count(),
+                "{filter}: {predicate}"
+            );
+        }
+        let answer = query(Box::leak(
+            format!("SELECT count(*) AS n FROM t WHERE {filter}").into_boxed_str(),
+        ))
+        .await;
+        assert!(answer.contains(&format!("| {rows} ")), "{filter}: {answer}");
+    }
+}
