@@ -1,10 +1,11 @@
 //! Delta tables read by DataFusion's own Parquet scan.
 //!
 //! ```text
-//!   snapshot (files, sizes, partition values, row counts)
-//!     └─► DataSourceExec(ParquetSource)   files split over the session's partitions,
-//!                                          pushed filters prune row groups and pages,
-//!                                          footers cached across sessions
+//!   snapshot (files, sizes, partition values, row counts, value ranges)
+//!     └─► the files the filters may find rows in (by partition values and ranges)
+//!           └─► DataSourceExec(ParquetSource)   files split over the session's partitions,
+//!                                                pushed filters prune row groups and pages,
+//!                                                footers cached across sessions
 //! ```
 //!
 //! delta-rs's provider reads every table the protocol allows, and pays for it on every
@@ -15,8 +16,8 @@
 //! of the files its snapshot lists, with the partition values the log records. Such
 //! tables are read here with DataFusion's scan; any other table goes to delta-rs.
 //!
-//! Pushed filters are inexact: they prune files' row groups and pages, and DataFusion
-//! still filters the rows above the scan (see `provider.rs` for why that matters).
+//! Pushed filters are inexact: they leave out files and prune row groups and pages, and
+//! DataFusion still filters the rows above the scan (see `provider.rs` for why that matters).
 
 use deltalake::DeltaTable;
 use deltalake::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt64Array};
