@@ -20,9 +20,10 @@
 //! DataFusion still filters the rows above the scan (see `provider.rs` for why that matters).
 
 use deltalake::DeltaTable;
-use deltalake::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt64Array};
-use deltalake::arrow::datatypes::UInt64Type;
+use deltalake::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt64Array};
+use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use deltalake::arrow::datatypes::{Int64Type, TimeUnit, UInt64Type};
 use deltalake::datafusion::catalog::{Session, TableProvider};
 use deltalake::datafusion::common::pruning::PruningStatistics;
 use deltalake::datafusion::common::stats::Precision;
@@ -75,6 +76,10 @@ struct DeltaFiles {
     to_scan: Vec<usize>,
     files: Vec<PartitionedFile>,
     statistics: Statistics,
+    /// By column of the scan schema, for timestamp columns: each file's range from the
+    /// log, widened by the millisecond the log may have cut off. For leaving out files
+    /// only; the planner's statistics have no timestamp ranges.
+    time_ranges: Vec<Option<[ArrayRef; 2]>>,
     store_url: ObjectStoreUrl,
     store: Arc<dyn ObjectStore>,
 }
@@ -205,6 +210,7 @@ impl DeltaFiles {
             to_scan,
             files,
             statistics,
+            time_ranges: ranges.time_ranges,
             store_url: log_store.object_store_url(),
             store: log_store.object_store(None),
         })
@@ -304,6 +310,7 @@ impl DeltaFiles {
             .prune(&FileRanges {
                 files: &self.files,
                 schema: table_schema,
+                time_ranges: &self.time_ranges,
             })
             .ok()?;
         Some(
@@ -318,10 +325,12 @@ impl DeltaFiles {
 }
 
 /// The files' statistics as DataFusion's pruning reads them, one container per file:
-/// exact bounds only (partition values, and the log's ranges where they are exact).
+/// bounds that hold (partition values, the log's ranges where they are exact, and its
+/// timestamp ranges widened to the millisecond).
 struct FileRanges<'a> {
     files: &'a [PartitionedFile],
     schema: &'a SchemaRef,
+    time_ranges: &'a [Option<[ArrayRef; 2]>],
 }
 
 impl FileRanges<'_> {
@@ -330,12 +339,17 @@ impl FileRanges<'_> {
         Some((i, self.schema.field(i).data_type()))
     }
 
+    /// The minimums (`end` 0) or maximums (1) of `column`, one per file.
     fn bounds(
         &self,
         column: &Column,
+        end: usize,
         bound: impl Fn(&ColumnStatistics) -> &Precision<ScalarValue>,
     ) -> Option<ArrayRef> {
         let (i, t) = self.column(column)?;
+        if let Some(Some(range)) = self.time_ranges.get(i) {
+            return Some(Arc::clone(&range[end]));
+        }
         let unknown = ScalarValue::try_from(t).ok()?;
         let values = self.files.iter().map(|f| {
             match f
@@ -363,11 +377,11 @@ impl FileRanges<'_> {
 
 impl PruningStatistics for FileRanges<'_> {
     fn min_values(&self, column: &Column) -> Option<ArrayRef> {
-        self.bounds(column, |c| &c.min_value)
+        self.bounds(column, 0, |c| &c.min_value)
     }
 
     fn max_values(&self, column: &Column) -> Option<ArrayRef> {
-        self.bounds(column, |c| &c.max_value)
+        self.bounds(column, 1, |c| &c.max_value)
     }
 
     fn num_containers(&self) -> usize {
@@ -398,14 +412,30 @@ impl PruningStatistics for FileRanges<'_> {
 ///
 /// Ranges only for types whose recorded bounds are exact: Delta keeps timestamps to the
 /// millisecond and may truncate text, and a bound that is off would prune a file that
-/// holds matching rows.
+/// holds matching rows. Timestamp ranges are kept apart, widened by a millisecond each
+/// way, for leaving out files (`time_ranges`); text has none.
 struct ColumnRanges {
     /// By column of the scan schema: minimums, maximums and null counts, one per file.
     columns: Vec<[Option<ArrayRef>; 3]>,
+    /// By column of the scan schema: widened minimums and maximums of timestamps.
+    time_ranges: Vec<Option<[ArrayRef; 2]>>,
 }
 
 impl ColumnRanges {
     fn of(log: &LogDataHandler<'_>, schema: &Schema, partitions: &[String]) -> Self {
+        let time_ranges = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                if partitions.contains(f.name()) {
+                    return None;
+                }
+                let column = Column::new_unqualified(f.name());
+                let min = widened(log.min_values(&column)?, f.data_type(), -1)?;
+                let max = widened(log.max_values(&column)?, f.data_type(), 1)?;
+                Some([min, max])
+            })
+            .collect();
         let columns = schema
             .fields()
             .iter()
@@ -434,7 +464,7 @@ impl ColumnRanges {
                 [min, max, log.null_counts(&column)]
             })
             .collect();
-        Self { columns }
+        Self { columns, time_ranges }
     }
 
     fn file(&self, column: usize, file: usize) -> ColumnStatistics {
@@ -457,6 +487,24 @@ impl ColumnRanges {
             .with_max_value(value(max))
             .with_null_count(nulls)
     }
+}
+
+/// A timestamp column's bounds from the log, in the column's type `t`, each moved by the
+/// millisecond the log may have cut off it: down for minimums (`sign` -1), up for
+/// maximums (1). `None` for other types.
+fn widened(bounds: ArrayRef, t: &DataType, sign: i64) -> Option<ArrayRef> {
+    let DataType::Timestamp(unit, _) = t else {
+        return None;
+    };
+    let step = match unit {
+        TimeUnit::Second | TimeUnit::Millisecond => 1,
+        TimeUnit::Microsecond => 1_000,
+        TimeUnit::Nanosecond => 1_000_000,
+    };
+    let typed = cast(&bounds, t).ok()?;
+    let raw = cast(&typed, &DataType::Int64).ok()?;
+    let moved: Int64Array = raw.as_primitive::<Int64Type>().unary(|v| v.saturating_add(sign * step));
+    cast(&moved, t).ok()
 }
 
 /// `t` with text and binary as their view types, nested ones too.

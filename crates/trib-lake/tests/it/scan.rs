@@ -1,6 +1,6 @@
 //! The direct Parquet scan against delta-rs's provider, on the same snapshots.
 
-use crate::{orders, orders_raw_table, orders_with};
+use crate::{orders, orders_from_json, orders_raw_table, orders_with};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::util::pretty::pretty_format_batches;
@@ -215,6 +215,11 @@ async fn filters_leave_out_files_by_partition_and_by_the_logs_ranges() {
         ("amount > 45", 1, 45),
         ("amount < 5 OR ordered_at_day = DATE '2026-03-12'", 3, 17),
         ("customer_id = 'c-3'", 4, 6),
+        // Timestamps by the log's ranges, widened by a millisecond: 10:00 of day 20
+        // itself keeps its file, as it may hold rows in the millisecond after.
+        ("ordered_at >= TIMESTAMP '2026-03-20T00:00:00Z'", 1, 50),
+        ("ordered_at > TIMESTAMP '2026-03-20T10:00:00Z'", 1, 0),
+        ("ordered_at <= TIMESTAMP '2026-03-10T10:00:00Z'", 1, 14),
         ("amount > 1000", 0, 0),
     ] {
         let plan = query(Box::leak(
@@ -241,5 +246,37 @@ async fn filters_leave_out_files_by_partition_and_by_the_logs_ranges() {
         ))
         .await;
         assert!(answer.contains(&format!("| {rows} ")), "{filter}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn timestamps_within_the_millisecond_the_log_cuts_off_are_still_read() {
+    let (_dir, _lake, _c, mut t) = orders_raw_table().await;
+    let row = |id: &str, at: &str| {
+        format!(
+            "{{\"order_id\":\"{id}\",\"customer_id\":\"c\",\"status\":\"placed\",\"amount\":\"1.00\",\"ordered_at\":\"{at}\",\"updated_at\":\"{at}\"}}\n"
+        )
+    };
+    // One file whose rows lie within one millisecond: the log records its range as
+    // 10:00:00.000 to 10:00:00.000.
+    let rows = row("a", "2026-03-20T10:00:00.000200Z") + &row("b", "2026-03-20T10:00:00.000700Z");
+    t.append(&orders_from_json(&rows, 2), None).await.expect("append");
+    let table = t.delta().clone();
+    for (filter, rows) in [
+        ("ordered_at > TIMESTAMP '2026-03-20T10:00:00.000500Z'", 1),
+        ("ordered_at < TIMESTAMP '2026-03-20T10:00:00.000300Z'", 1),
+        ("ordered_at = TIMESTAMP '2026-03-20T10:00:00.000700Z'", 1),
+        ("ordered_at >= TIMESTAMP '2026-03-20T10:00:00.001Z'", 0),
+    ] {
+        let sql = format!("SELECT count(*) AS n FROM t WHERE {filter}");
+        let direct = run(&table, trib_lake::files_provider(&table).expect("direct"), &sql).await;
+        assert!(direct.contains(&format!("| {rows} ")), "{filter}: {direct}");
+        let delta = run(
+            &table,
+            trib_lake::rechecked(table.table_provider().await.expect("delta-rs")),
+            &sql,
+        )
+        .await;
+        assert_eq!(direct, delta, "{filter}");
     }
 }
