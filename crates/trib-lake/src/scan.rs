@@ -76,10 +76,11 @@ struct DeltaFiles {
     to_scan: Vec<usize>,
     files: Vec<PartitionedFile>,
     statistics: Statistics,
-    /// By column of the scan schema, for timestamp columns: each file's range from the
-    /// log, widened by the millisecond the log may have cut off. For leaving out files
-    /// only; the planner's statistics have no timestamp ranges.
-    time_ranges: Vec<Option<[ArrayRef; 2]>>,
+    /// By column of the scan schema: each file's minimum and maximum (null where
+    /// unknown), for leaving out files. Made once per snapshot from the statistics
+    /// above, and for timestamps from the log's ranges widened by the millisecond it
+    /// may have cut off (the planner's statistics have no timestamp ranges).
+    bounds: Vec<Option<[ArrayRef; 2]>>,
     store_url: ObjectStoreUrl,
     store: Arc<dyn ObjectStore>,
 }
@@ -203,6 +204,14 @@ impl DeltaFiles {
         }
         let statistics = Statistics::try_merge_iter(&file_statistics, scan_schema.table_schema())
             .unwrap_or_else(|_| Statistics::new_unknown(scan_schema.table_schema()));
+        let bounds = ranges
+            .time_ranges
+            .into_iter()
+            .enumerate()
+            .map(|(c, time)| {
+                time.or_else(|| exact_bounds(&file_statistics, c, scan_schema.table_schema().field(c).data_type()))
+            })
+            .collect();
         let log_store = table.log_store();
         Some(Self {
             schema,
@@ -210,7 +219,7 @@ impl DeltaFiles {
             to_scan,
             files,
             statistics,
-            time_ranges: ranges.time_ranges,
+            bounds,
             store_url: log_store.object_store_url(),
             store: log_store.object_store(None),
         })
@@ -310,7 +319,7 @@ impl DeltaFiles {
             .prune(&FileRanges {
                 files: &self.files,
                 schema: table_schema,
-                time_ranges: &self.time_ranges,
+                bounds: &self.bounds,
             })
             .ok()?;
         Some(
@@ -330,39 +339,14 @@ impl DeltaFiles {
 struct FileRanges<'a> {
     files: &'a [PartitionedFile],
     schema: &'a SchemaRef,
-    time_ranges: &'a [Option<[ArrayRef; 2]>],
+    bounds: &'a [Option<[ArrayRef; 2]>],
 }
 
 impl FileRanges<'_> {
-    fn column(&self, column: &Column) -> Option<(usize, &DataType)> {
-        let i = self.schema.index_of(&column.name).ok()?;
-        Some((i, self.schema.field(i).data_type()))
-    }
-
     /// The minimums (`end` 0) or maximums (1) of `column`, one per file.
-    fn bounds(
-        &self,
-        column: &Column,
-        end: usize,
-        bound: impl Fn(&ColumnStatistics) -> &Precision<ScalarValue>,
-    ) -> Option<ArrayRef> {
-        let (i, t) = self.column(column)?;
-        if let Some(Some(range)) = self.time_ranges.get(i) {
-            return Some(Arc::clone(&range[end]));
-        }
-        let unknown = ScalarValue::try_from(t).ok()?;
-        let values = self.files.iter().map(|f| {
-            match f
-                .statistics
-                .as_ref()
-                .and_then(|s| s.column_statistics.get(i))
-                .map(&bound)
-            {
-                Some(Precision::Exact(v)) if v.data_type() == *t => v.clone(),
-                _ => unknown.clone(),
-            }
-        });
-        ScalarValue::iter_to_array(values).ok()
+    fn bounds(&self, column: &Column, end: usize) -> Option<ArrayRef> {
+        let i = self.schema.index_of(&column.name).ok()?;
+        self.bounds.get(i)?.as_ref().map(|b| Arc::clone(&b[end]))
     }
 
     fn counts(&self, count: impl Fn(&Statistics) -> Option<usize>) -> Option<ArrayRef> {
@@ -377,11 +361,11 @@ impl FileRanges<'_> {
 
 impl PruningStatistics for FileRanges<'_> {
     fn min_values(&self, column: &Column) -> Option<ArrayRef> {
-        self.bounds(column, 0, |c| &c.min_value)
+        self.bounds(column, 0)
     }
 
     fn max_values(&self, column: &Column) -> Option<ArrayRef> {
-        self.bounds(column, 1, |c| &c.max_value)
+        self.bounds(column, 1)
     }
 
     fn num_containers(&self) -> usize {
@@ -389,7 +373,7 @@ impl PruningStatistics for FileRanges<'_> {
     }
 
     fn null_counts(&self, column: &Column) -> Option<ArrayRef> {
-        let (i, _) = self.column(column)?;
+        let i = self.schema.index_of(&column.name).ok()?;
         self.counts(|s| match s.column_statistics.get(i).map(|c| &c.null_count) {
             Some(Precision::Exact(n)) => Some(*n),
             _ => None,
@@ -487,6 +471,20 @@ impl ColumnRanges {
             .with_max_value(value(max))
             .with_null_count(nulls)
     }
+}
+
+/// Column `c`'s minimums and maximums over the files' `statistics`, where they hold an
+/// exact bound of the column's type `t`, null elsewhere.
+fn exact_bounds(statistics: &[Statistics], c: usize, t: &DataType) -> Option<[ArrayRef; 2]> {
+    let unknown = ScalarValue::try_from(t).ok()?;
+    let end = |bound: fn(&ColumnStatistics) -> &Precision<ScalarValue>| {
+        let values = statistics.iter().map(|s| match s.column_statistics.get(c).map(bound) {
+            Some(Precision::Exact(v)) if v.data_type() == *t => v.clone(),
+            _ => unknown.clone(),
+        });
+        ScalarValue::iter_to_array(values).ok()
+    };
+    Some([end(|s| &s.min_value)?, end(|s| &s.max_value)?])
 }
 
 /// A timestamp column's bounds from the log, in the column's type `t`, each moved by the
