@@ -45,6 +45,8 @@ use trib_spec::{Contract, Layer, Project, Status};
 pub(crate) const METRIC_QUERIES: &str = "trib_queries_total";
 const METRIC_QUERY_SECONDS: &str = "trib_query_seconds";
 const METRIC_POINT_SECONDS: &str = "trib_point_read_seconds";
+/// From the query text to the physical plan: parsing, access, planning, optimising.
+const METRIC_PLAN_SECONDS: &str = "trib_query_planning_seconds";
 
 /// Point-read indexes by product version; `None` marks a table too large to hold.
 type PointIndexes = HashMap<(String, u64), Option<Arc<PointIndex>>>;
@@ -436,6 +438,7 @@ impl Gateway {
     }
 
     async fn run(&self, principal: &Principal, sql: &str, entry: &mut AuditEntry) -> Result<QueryResult> {
+        let started = Instant::now();
         let mut statements = Parser::new(&QueryDialect)
             .with_recursion_limit(64)
             .try_with_sql(sql)
@@ -463,6 +466,7 @@ impl Gateway {
             crate::catalog::rewrite(&mut statement);
         }
         let relations = crate::relations::resolve(&mut statement)?;
+        let parsed = started.elapsed();
 
         let mut warnings = Vec::new();
         let ctx = if relations.iter().any(|r| r.catalog) {
@@ -483,6 +487,7 @@ impl Gateway {
             ctx
         };
 
+        let secured = started.elapsed();
         let state = ctx.state();
         let plan = state
             .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(statement)))
@@ -498,12 +503,16 @@ impl Gateway {
                 hint: "query products with SELECT",
             })?;
         // Optimised once: the audit's columns and the physical plan come from the same plan.
+        let logical = started.elapsed();
         let optimized = state.optimize(&plan).map_err(plan_error)?;
+        let optimised = started.elapsed();
         entry.columns = scanned_columns(&optimized);
         let schema: SchemaRef = Arc::new(optimized.schema().as_arrow().clone());
         let seconds = self.settings.access.query_timeout_s;
+        let mut planned = optimised;
         let run = async {
             let physical = state.query_planner().create_physical_plan(&optimized, &state).await?;
+            planned = started.elapsed();
             datafusion::physical_plan::collect(physical, ctx.task_ctx()).await
         };
         let batches = match tokio::time::timeout(Duration::from_secs(seconds), run).await {
@@ -512,6 +521,19 @@ impl Gateway {
             Ok(Ok(b)) => b,
         };
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let done = started.elapsed();
+        metrics::histogram!(METRIC_PLAN_SECONDS).record(planned.as_secs_f64());
+        let us = |d: Duration| d.as_micros() as u64;
+        tracing::debug!(
+            parse_us = us(parsed),
+            secure_us = us(secured - parsed),
+            plan_us = us(logical - secured),
+            optimise_us = us(optimised - logical),
+            physical_us = us(planned - optimised),
+            execute_us = us(done - planned),
+            rows,
+            "query phases"
+        );
         Ok(QueryResult {
             schema,
             batches,
