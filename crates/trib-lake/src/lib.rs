@@ -17,6 +17,7 @@
 mod cdf;
 mod error;
 mod expire;
+mod judge;
 mod location;
 mod maintain;
 mod pack;

@@ -16,9 +16,12 @@
 //! of the files its snapshot lists, with the partition values the log records. Such
 //! tables are read here with DataFusion's scan; any other table goes to delta-rs.
 //!
-//! Pushed filters are inexact: they leave out files and prune row groups and pages, and
-//! DataFusion still filters the rows above the scan (see `provider.rs` for why that matters).
+//! Pushed filters leave out files and prune row groups and pages. Most are inexact:
+//! DataFusion still filters the rows above the scan (see `provider.rs` for why that
+//! matters). A filter the log's statistics decide for every file, true for all of its
+//! rows or for none, is exact: the files it leaves out are all it does (`judge.rs`).
 
+use crate::judge::judge;
 use deltalake::DeltaTable;
 use deltalake::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt64Array};
 use deltalake::arrow::compute::cast;
@@ -45,6 +48,7 @@ use deltalake::datafusion::physical_plan::ExecutionPlan;
 use deltalake::datafusion::physical_plan::empty::EmptyExec;
 use deltalake::kernel::LogDataHandler;
 use deltalake::kernel::engine::arrow_conversion::TryIntoArrow as _;
+use deltalake::kernel::scalars::ScalarExt as _;
 use deltalake::logstore::LogStore as _;
 use object_store::{ObjectMeta, ObjectStore};
 use std::collections::HashSet;
@@ -236,8 +240,20 @@ impl TableProvider for DeltaFiles {
         TableType::Base
     }
 
+    /// Exact for a filter the statistics decide for every file (see `judge.rs`): the
+    /// scan leaves out the files where it holds for no row, and it holds for every row
+    /// of the others. Inexact for the rest.
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if self.decides(f) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
     }
 
     fn statistics(&self) -> Option<Statistics> {
@@ -263,13 +279,32 @@ impl TableProvider for DeltaFiles {
             Some(p) => p.iter().map(|&i| self.to_scan[i]).collect(),
             None => self.to_scan.clone(),
         };
-        // No predicate on the source: the filters stay above the scan (they are
-        // inexact), and DataFusion's physical filter pushdown hands them to the Parquet
-        // source, which prunes row groups and pages by them. Here they only leave out
-        // whole files, by their partition values and the log's ranges, before any file
-        // is opened.
-        let (files, statistics) = match self.kept(state, filters) {
-            Some(kept) if kept.len() < self.files.len() => {
+        // No predicate on the source. Inexact filters stay above the scan, and
+        // DataFusion's physical filter pushdown hands them to the Parquet source, which
+        // prunes row groups and pages by them; here they only leave out whole files, by
+        // their partition values and the log's ranges, before any file is opened. Exact
+        // ones are applied here, whole files at a time.
+        let (exact, inexact): (Vec<&Expr>, Vec<&Expr>) = filters.iter().partition(|f| self.decides(f));
+        let table_schema = self.scan_schema.table_schema();
+        let mut keep = self
+            .kept(state, filters)
+            .unwrap_or_else(|| vec![true; self.files.len()]);
+        for (keep, file) in keep.iter_mut().zip(&self.files) {
+            if let Some(s) = file.statistics.as_deref()
+                && exact.iter().any(|f| judge(f, table_schema, s).nowhere())
+            {
+                *keep = false;
+            }
+        }
+        let kept: Vec<PartitionedFile> = self
+            .files
+            .iter()
+            .zip(keep)
+            .filter(|(_, keep)| *keep)
+            .map(|(f, _)| f.clone())
+            .collect();
+        let (files, statistics) = match kept {
+            kept if kept.len() < self.files.len() => {
                 let statistics: Vec<Statistics> =
                     kept.iter().filter_map(|f| f.statistics.as_deref().cloned()).collect();
                 let merged = Statistics::try_merge_iter(&statistics, self.scan_schema.table_schema())
@@ -297,17 +332,28 @@ impl TableProvider for DeltaFiles {
             .with_statistics(statistics)
             .with_projection_indices(Some(indices))?
             // With filters above the scan, a limit on the rows read would cut the answer.
-            .with_limit(if filters.is_empty() { limit } else { None })
+            .with_limit(if inexact.is_empty() { limit } else { None })
             .build();
         Ok(DataSourceExec::from_data_source(config))
     }
 }
 
 impl DeltaFiles {
-    /// The files `filters` may find rows in, judged by each file's partition values and
-    /// the ranges the log records; `None` when the filters cannot be judged so (every
-    /// file is read then). A file whose statistics are unknown is kept.
-    fn kept(&self, state: &dyn Session, filters: &[Expr]) -> Option<Vec<PartitionedFile>> {
+    /// Whether the statistics decide `filter` for every file: true for all of a file's
+    /// rows or for none.
+    fn decides(&self, filter: &Expr) -> bool {
+        let schema = self.scan_schema.table_schema();
+        self.files.iter().all(|f| {
+            f.statistics
+                .as_deref()
+                .is_some_and(|s| judge(filter, schema, s).decided())
+        })
+    }
+
+    /// By file, whether `filters` may find rows in it, judged by each file's partition
+    /// values and the ranges the log records; `None` when the filters cannot be judged
+    /// so (every file is read then). A file whose statistics are unknown is kept.
+    fn kept(&self, state: &dyn Session, filters: &[Expr]) -> Option<Vec<bool>> {
         let predicate = unqualified(conjunction(filters.iter().cloned())?).ok()?;
         let table_schema = self.scan_schema.table_schema();
         let schema = DFSchema::try_from(table_schema.as_ref().clone()).ok()?;
@@ -315,21 +361,13 @@ impl DeltaFiles {
         let pruning = PruningPredicateBuilder::new()
             .with_file_schema(Arc::clone(table_schema))
             .build(physical)?;
-        let keep = pruning
+        pruning
             .prune(&FileRanges {
                 files: &self.files,
                 schema: table_schema,
                 bounds: &self.bounds,
             })
-            .ok()?;
-        Some(
-            self.files
-                .iter()
-                .zip(keep)
-                .filter(|(_, keep)| *keep)
-                .map(|(f, _)| f.clone())
-                .collect(),
-        )
+            .ok()
     }
 }
 
@@ -420,6 +458,10 @@ impl ColumnRanges {
                 Some([min, max])
             })
             .collect();
+        // delta-rs 1.1 reads null counts in the column's own type and finds none; they
+        // are read here from each file's statistics as the log holds them.
+        let counts: Vec<Option<serde_json::Value>> =
+            log.iter().map(|file| file.null_counts().map(|c| c.to_json())).collect();
         let columns = schema
             .fields()
             .iter()
@@ -427,6 +469,15 @@ impl ColumnRanges {
                 if partitions.contains(f.name()) {
                     return [None, None, None];
                 }
+                let nulls: UInt64Array = counts
+                    .iter()
+                    .map(|c| {
+                        c.as_ref()
+                            .and_then(|c| c.get(f.name()))
+                            .and_then(serde_json::Value::as_u64)
+                    })
+                    .collect();
+                let nulls = (nulls.null_count() < nulls.len()).then(|| Arc::new(nulls) as ArrayRef);
                 let column = Column::new_unqualified(f.name());
                 let exact = matches!(
                     f.data_type(),
@@ -445,7 +496,7 @@ impl ColumnRanges {
                 } else {
                     (None, None)
                 };
-                [min, max, log.null_counts(&column)]
+                [min, max, nulls]
             })
             .collect();
         Self { columns, time_ranges }

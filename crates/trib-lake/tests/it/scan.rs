@@ -223,23 +223,25 @@ async fn filters_leave_out_files_by_partition_and_by_the_logs_ranges() {
         ("amount > 1000", 0, 0),
     ] {
         let plan = query(Box::leak(
-            format!("EXPLAIN SELECT count(*) FROM t WHERE {filter}").into_boxed_str(),
+            format!("EXPLAIN SELECT order_id FROM t WHERE {filter}").into_boxed_str(),
         ))
         .await;
         if files == 0 {
-            // Nothing to scan: DataFusion answers from the empty scan's statistics.
+            // Nothing to scan.
             assert!(!plan.contains("DataSourceExec"), "{filter}: {plan}");
         } else {
             let (read, predicate) = scanned(&plan);
             assert_eq!(read, files, "{filter}: {plan}");
-            // The filter reaches the scan once, to prune its row groups.
+            // A filter left to DataFusion reaches the scan once, to prune its row
+            // groups; one the files decide is done with when they are chosen.
             let column = filter.split_whitespace().next().unwrap_or_default();
             let once = format!("{column}@");
-            assert_eq!(
-                predicate.matches(&once).count(),
-                filter.matches(column).count(),
-                "{filter}: {predicate}"
-            );
+            let expected = if filters_rows(&plan) {
+                filter.matches(column).count()
+            } else {
+                0
+            };
+            assert_eq!(predicate.matches(&once).count(), expected, "{filter}: {predicate}");
         }
         let answer = query(Box::leak(
             format!("SELECT count(*) AS n FROM t WHERE {filter}").into_boxed_str(),
@@ -279,4 +281,133 @@ async fn timestamps_within_the_millisecond_the_log_cuts_off_are_still_read() {
         .await;
         assert_eq!(direct, delta, "{filter}");
     }
+}
+
+/// Whether the plan in `plan` (an `EXPLAIN`'s text) filters rows above its scan.
+fn filters_rows(plan: &str) -> bool {
+    plan.contains("FilterExec")
+}
+
+#[tokio::test]
+async fn filters_the_statistics_decide_for_every_file_are_applied_by_the_files_read() {
+    let (_dir, _lake, _c, mut t) = orders_raw_table().await;
+    // Days 10 to 12 with amounts 0.50 to 39.50, then day 20 with amounts 40.50 to 89.50.
+    t.append(&orders(0, 40), None).await.expect("v1");
+    t.append(&orders_with(40, 90, |_| 20, |i| format!("c-{i}")), None)
+        .await
+        .expect("v2");
+    let table = t.delta().clone();
+    let query = |sql: String| {
+        let table = table.clone();
+        async move { run(&table, trib_lake::files_provider(&table).expect("direct"), &sql).await }
+    };
+    // (filter, decided by the statistics of every file, files read, rows)
+    for (filter, decided, files, rows) in [
+        ("ordered_at_day = DATE '2026-03-20'", true, 1, 50),
+        ("amount >= 0", true, 4, 90),
+        ("amount < 40 OR ordered_at_day = DATE '2026-03-20'", true, 4, 90),
+        ("NOT (ordered_at_day = DATE '2026-03-20')", true, 3, 40),
+        ("ordered_at_day <> DATE '2026-03-20' AND amount > 5", false, 3, 35),
+        (
+            "ordered_at_day BETWEEN DATE '2026-03-10' AND DATE '2026-03-11'",
+            true,
+            2,
+            27,
+        ),
+        ("ordered_at_day IN (DATE '2026-03-10', DATE '2026-03-20')", true, 2, 64),
+        ("ordered_at_day IS NOT NULL", true, 4, 90),
+        ("amount IS NULL", true, 0, 0),
+        ("amount > 1000", true, 0, 0),
+        // Day 20's amounts straddle 45; text has no ranges in the log; timestamps' are
+        // cut to the millisecond; functions are not judged.
+        ("amount > 45", false, 1, 45),
+        ("customer_id = 'c-3'", false, 4, 6),
+        ("ordered_at >= TIMESTAMP '2026-03-20T00:00:00Z'", false, 1, 50),
+        ("abs(amount) >= 0", false, 4, 90),
+    ] {
+        let plan = query(format!("EXPLAIN SELECT order_id FROM t WHERE {filter}")).await;
+        assert_eq!(filters_rows(&plan), !decided, "{filter}: {plan}");
+        if files == 0 {
+            assert!(!plan.contains("DataSourceExec"), "{filter}: {plan}");
+        } else {
+            assert_eq!(scanned(&plan).0, files, "{filter}: {plan}");
+        }
+        let answer = query(format!("SELECT count(*) AS n FROM t WHERE {filter}")).await;
+        assert!(answer.contains(&format!("| {rows} ")), "{filter}: {answer}");
+    }
+    // A count under decided filters is the kept files' row count, from the log.
+    let plan = query("EXPLAIN SELECT count(*) FROM t WHERE ordered_at_day = DATE '2026-03-20'".into()).await;
+    assert!(
+        !plan.contains("DataSourceExec") && plan.contains("50 as count(*)"),
+        "{plan}"
+    );
+    // With every filter decided, a limit reaches the scan and still holds the filter.
+    let sql = "SELECT order_id, ordered_at_day FROM t WHERE ordered_at_day = DATE '2026-03-20' LIMIT 3";
+    let answer = query(sql.to_string()).await;
+    assert_eq!(answer.matches("2026-03-20").count(), 3, "{answer}");
+    // The same answers as delta-rs, which filters every row.
+    same_answers(
+        &table,
+        &[
+            ("SELECT order_id FROM t WHERE amount >= 0 ORDER BY 1", false),
+            (
+                "SELECT order_id FROM t WHERE NOT (ordered_at_day = DATE '2026-03-20') ORDER BY 1",
+                false,
+            ),
+            (
+                "SELECT order_id FROM t WHERE ordered_at_day IN (DATE '2026-03-10', DATE '2026-03-20') \
+                 AND amount < 45 ORDER BY 1",
+                false,
+            ),
+            ("SELECT order_id FROM t WHERE amount IS NULL", true),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_text_partition_with_a_null_partition_decides_comparisons_and_null_tests() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let lake = trib_lake::Lake::new(dir.path().to_str().expect("utf8"), std::path::Path::new("/")).expect("lake");
+    let mut t = orders_partitioned_by(&lake, "country").await;
+    t.append(&orders_with_countries(0, 100), None).await.expect("v1");
+    let table = t.delta().clone();
+    // Rows with a NULL country meet none of these comparisons, and `IS NULL` only them.
+    for (filter, rows) in [
+        ("country = 'FR'", 20),
+        ("country <> 'FR'", 60),
+        ("NOT (country = 'FR')", 60),
+        ("country IN ('DE', 'JP')", 40),
+        ("country NOT IN ('DE', 'JP')", 40),
+        ("country IS NULL", 20),
+        ("country IS NULL OR country = 'US'", 40),
+        ("country > 'E'", 60),
+    ] {
+        let plan = run(
+            &table,
+            trib_lake::files_provider(&table).expect("direct"),
+            &format!("EXPLAIN SELECT order_id FROM t WHERE {filter}"),
+        )
+        .await;
+        assert!(!filters_rows(&plan), "{filter}: {plan}");
+        let answer = run(
+            &table,
+            trib_lake::files_provider(&table).expect("direct"),
+            &format!("SELECT count(*) AS n FROM t WHERE {filter}"),
+        )
+        .await;
+        assert!(answer.contains(&format!("| {rows} ")), "{filter}: {answer}");
+    }
+    same_answers(
+        &table,
+        &[
+            ("SELECT order_id FROM t WHERE country <> 'FR' ORDER BY 1", false),
+            (
+                "SELECT order_id FROM t WHERE NOT (country IN ('DE', 'JP')) ORDER BY 1",
+                false,
+            ),
+            ("SELECT order_id FROM t WHERE country IS NULL ORDER BY 1", false),
+        ],
+    )
+    .await;
 }
