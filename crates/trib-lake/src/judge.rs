@@ -279,3 +279,147 @@ fn order(bound: &ScalarValue, value: &ScalarValue) -> Option<Ordering> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake::arrow::datatypes::Field;
+    use deltalake::datafusion::common::ColumnStatistics;
+    use deltalake::datafusion::prelude::{col, lit};
+    use std::ops::Not as _;
+
+    /// A file of `rows` rows whose column `x` of type `t` spans `min..=max` with `nulls`.
+    fn file(t: DataType, min: ScalarValue, max: ScalarValue, nulls: usize, rows: usize) -> (Schema, Statistics) {
+        let schema = Schema::new(vec![Field::new("x", t, true)]);
+        let stats = Statistics {
+            num_rows: Precision::Exact(rows),
+            total_byte_size: Precision::Absent,
+            column_statistics: vec![
+                ColumnStatistics::new_unknown()
+                    .with_min_value(Precision::Exact(min))
+                    .with_max_value(Precision::Exact(max))
+                    .with_null_count(Precision::Exact(nulls)),
+            ],
+        };
+        (schema, stats)
+    }
+
+    fn ints(min: i64, max: i64, nulls: usize) -> (Schema, Statistics) {
+        file(
+            DataType::Int64,
+            ScalarValue::from(min),
+            ScalarValue::from(max),
+            nulls,
+            10,
+        )
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Said {
+        Everywhere,
+        Nowhere,
+        Open,
+    }
+
+    fn said(e: &Expr, (schema, stats): &(Schema, Statistics)) -> Said {
+        let v = judge(e, schema, stats);
+        match (v.everywhere(), v.nowhere()) {
+            (true, false) => Said::Everywhere,
+            (false, true) => Said::Nowhere,
+            (false, false) => Said::Open,
+            (true, true) => panic!("{e}: both everywhere and nowhere"),
+        }
+    }
+
+    #[test]
+    fn comparisons_by_the_range() {
+        let f = ints(1, 5, 0);
+        for (e, want) in [
+            (col("x").gt_eq(lit(1i64)), Said::Everywhere),
+            (col("x").gt(lit(1i64)), Said::Open),
+            (col("x").gt(lit(0i64)), Said::Everywhere),
+            (col("x").lt(lit(1i64)), Said::Nowhere),
+            (col("x").lt_eq(lit(5i64)), Said::Everywhere),
+            (col("x").lt(lit(5i64)), Said::Open),
+            (col("x").gt(lit(5i64)), Said::Nowhere),
+            (col("x").eq(lit(3i64)), Said::Open),
+            (col("x").eq(lit(9i64)), Said::Nowhere),
+            (col("x").not_eq(lit(9i64)), Said::Everywhere),
+            (lit(0i64).lt(col("x")), Said::Everywhere),
+            (lit(5i64).lt(col("x")), Said::Nowhere),
+            (col("x").between(lit(1i64), lit(5i64)), Said::Everywhere),
+            (col("x").not_between(lit(1i64), lit(5i64)), Said::Nowhere),
+            (col("x").in_list(vec![lit(7i64), lit(8i64)], false), Said::Nowhere),
+            (col("x").in_list(vec![lit(7i64), lit(8i64)], true), Said::Everywhere),
+            (col("x").gt(lit(3i64)).or(col("x").lt_eq(lit(3i64))), Said::Open),
+            (col("x").gt(lit(0i64)).and(col("x").lt(lit(9i64))), Said::Everywhere),
+            (col("x").gt(lit(0i64)).and(col("x").gt(lit(3i64))), Said::Open),
+            (col("x").gt(lit(0i64)).not(), Said::Nowhere),
+            (col("x").is_not_null(), Said::Everywhere),
+            (col("x").is_null(), Said::Nowhere),
+            // Another type, a NULL, a function: no proof either way, or NULL everywhere.
+            (col("x").gt(lit(0i32)), Said::Open),
+            (col("x").gt(lit(ScalarValue::Int64(None))), Said::Nowhere),
+            (col("x").gt(lit(ScalarValue::Int64(None))).not(), Said::Nowhere),
+            ((col("x") + lit(1i64)).gt(lit(0i64)), Said::Open),
+            (col("y").gt(lit(0i64)), Said::Open),
+        ] {
+            assert_eq!(said(&e, &f), want, "{e}");
+        }
+        // A single value.
+        let one = ints(3, 3, 0);
+        assert_eq!(said(&col("x").eq(lit(3i64)), &one), Said::Everywhere);
+        assert_eq!(
+            said(&col("x").in_list(vec![lit(3i64), lit(4i64)], false), &one),
+            Said::Everywhere
+        );
+        assert_eq!(said(&col("x").not_eq(lit(3i64)), &one), Said::Nowhere);
+    }
+
+    #[test]
+    fn nulls_are_neither_true_nor_false() {
+        // Some nulls: a comparison true for every value is not true for every row, and
+        // its negation is true for none.
+        let some = ints(1, 5, 2);
+        assert_eq!(said(&col("x").gt_eq(lit(0i64)), &some), Said::Open);
+        assert_eq!(said(&col("x").gt_eq(lit(0i64)).not(), &some), Said::Nowhere);
+        assert_eq!(said(&col("x").lt(lit(0i64)), &some), Said::Nowhere);
+        assert_eq!(said(&col("x").lt(lit(0i64)).not(), &some), Said::Open);
+        assert_eq!(said(&col("x").is_null(), &some), Said::Open);
+        // Parts are judged apart: that the nulls are the rows `IS NULL` holds for is not
+        // seen, so this stays open (unproven, never wrongly proven).
+        assert_eq!(
+            said(&col("x").gt_eq(lit(0i64)).or(col("x").is_null()), &some),
+            Said::Open
+        );
+        // Every row null: comparisons are null, and so are their negations.
+        let all = ints(1, 5, 10);
+        assert_eq!(said(&col("x").gt_eq(lit(0i64)), &all), Said::Nowhere);
+        assert_eq!(said(&col("x").gt_eq(lit(0i64)).not(), &all), Said::Nowhere);
+        assert_eq!(said(&col("x").is_null(), &all), Said::Everywhere);
+        assert_eq!(said(&col("x").not_eq(lit(3i64)), &all), Said::Nowhere);
+    }
+
+    #[test]
+    fn text_partitions_floats_and_unknown_counts() {
+        let fr = ScalarValue::Dictionary(Box::new(DataType::UInt16), Box::new(ScalarValue::from("FR")));
+        let text = file(
+            DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8)),
+            fr.clone(),
+            fr,
+            0,
+            4,
+        );
+        assert_eq!(said(&col("x").eq(lit("FR")), &text), Said::Everywhere);
+        assert_eq!(said(&col("x").eq(lit("DE")), &text), Said::Nowhere);
+        assert_eq!(said(&col("x").gt(lit("E")), &text), Said::Everywhere);
+        // Ranges of floating point leave NaN out.
+        let floats = file(DataType::Float64, ScalarValue::from(1.0), ScalarValue::from(5.0), 0, 10);
+        assert_eq!(said(&col("x").gt_eq(lit(0.0)), &floats), Said::Open);
+        assert_eq!(said(&col("x").lt(lit(0.0)), &floats), Said::Open);
+        // No null count: a null may be anywhere.
+        let (schema, mut stats) = ints(1, 5, 0);
+        stats.column_statistics[0].null_count = Precision::Absent;
+        assert_eq!(said(&col("x").gt_eq(lit(0i64)), &(schema, stats)), Said::Open);
+    }
+}

@@ -694,3 +694,85 @@ async fn filters_without_columns_are_not_dropped() {
         60
     );
 }
+
+#[tokio::test]
+async fn a_row_filter_the_files_statistics_decide_is_applied_by_the_files_read() {
+    // Bronze readable by eu-analysts with a row filter on the amount. Orders 0 to 39
+    // (amounts 10.50 to 49.50) and 40 to 59 (50.50 to 69.50) land in a file each, so
+    // the log's ranges show the filter false for every row of the first and true for
+    // every row of the second.
+    let (tmp, _) = trib_test::example(|s| s);
+    let contract = tmp.path().join("products/orders/orders_raw.yaml");
+    let text = std::fs::read_to_string(&contract).expect("contract");
+    let text = text.replace(
+        "  - { role: customer-care, level: read }\n",
+        "  - { role: customer-care, level: read }\n  - { role: eu-analysts, level: read, row_filter: \"amount >= 50\" }\n",
+    );
+    std::fs::write(&contract, text).expect("contract");
+    let project = trib_spec::load_project(tmp.path()).expect("project");
+    assert!(!project.diagnostics.has_errors(), "{:?}", project.diagnostics);
+    let lake = Lake::from_settings(&project.settings.storage, &project.dir).expect("lake");
+    ingest(&lake, &project, 0..40).await;
+    ingest(&lake, &project, 40..60).await;
+    let gateway = Gateway::new(lake, &project).expect("gateway");
+    let eu = principal(&project, "eu-analysts");
+
+    let r = gateway
+        .query(&eu, "SELECT order_id FROM orders.orders_raw ORDER BY 1", QueryPath::Cli)
+        .await
+        .expect("read");
+    let want: Vec<Option<String>> = (40..60).map(|i| Some(format!("o-{i:03}"))).collect();
+    assert_eq!(strings(&r.batches, "order_id"), want);
+    for (sql, rows) in [
+        ("SELECT count(*) AS n FROM orders.orders_raw", 20),
+        // A filter of the reader's own cannot widen it, decided or not.
+        ("SELECT count(*) AS n FROM orders.orders_raw WHERE amount < 60", 10),
+        ("SELECT count(*) AS n FROM orders.orders_raw WHERE amount >= 0", 20),
+        (
+            "SELECT count(*) AS n FROM orders.orders_raw WHERE NOT (amount >= 50)",
+            0,
+        ),
+    ] {
+        let r = gateway.query(&eu, sql, QueryPath::Cli).await.expect(sql);
+        let n = r.batches[0]
+            .column(0)
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .value(0);
+        assert_eq!(n, rows, "{sql}");
+    }
+
+    // The role's plan reads the second file only and filters no rows.
+    let as_eu = Principal::local(&project.settings)
+        .act_as("eu-analysts", &project.settings)
+        .expect("acts");
+    let explained = gateway
+        .query(&as_eu, "EXPLAIN SELECT order_id FROM orders.orders_raw", QueryPath::Cli)
+        .await
+        .expect("explained");
+    let plan = strings(&explained.batches, "plan")
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let scan = plan
+        .lines()
+        .find(|l| l.contains("DataSourceExec"))
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert_eq!(scan.matches(".parquet").count(), 1, "{plan}");
+    assert!(!plan.contains("FilterExec"), "{plan}");
+    // With a filter the files do not decide, the rows are filtered as before.
+    let explained = gateway
+        .query(
+            &as_eu,
+            "EXPLAIN SELECT order_id FROM orders.orders_raw WHERE amount < 60",
+            QueryPath::Cli,
+        )
+        .await
+        .expect("explained");
+    let plan = strings(&explained.batches, "plan")
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(plan.contains("FilterExec"), "{plan}");
+}
