@@ -289,6 +289,8 @@ impl TableProvider for DeltaFiles {
         let mut keep = self
             .kept(state, filters)
             .unwrap_or_else(|| vec![true; self.files.len()]);
+        // DataFusion's pruning above leaves most of these files out already; an exact
+        // filter does not depend on what it can judge.
         for (keep, file) in keep.iter_mut().zip(&self.files) {
             if let Some(s) = file.statistics.as_deref()
                 && exact.iter().any(|f| judge(f, table_schema, s).nowhere())
