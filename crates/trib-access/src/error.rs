@@ -89,6 +89,8 @@ pub enum Error {
     #[error(transparent)]
     Lake(#[from] trib_lake::Error),
     /// A bug: something that was checked turned out otherwise.
+    #[error("`[access.engine]` in trib.toml: {message}\nhint: {hint}")]
+    EngineOption { message: String, hint: String },
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -126,6 +126,8 @@ impl Gateway {
             PiiMask::Hash => Some(crate::mask::load_key(&project.dir)?),
         };
         let mask = mask_key.clone().map(crate::mask::hash_udf);
+        // Refused at start, not at the first query.
+        engine_config(&project.settings)?;
         let contracts = project
             .contracts()
             .map(|c| ((c.product.value.to_string(), c.major()), c.clone()))
@@ -586,9 +588,7 @@ impl Gateway {
             .with_memory_limit(limit, 1.0)
             .build_arc()
             .map_err(|e| Error::Internal(format!("query runtime: {e}")))?;
-        let config = SessionConfig::new()
-            .with_information_schema(information_schema)
-            .with_target_partitions(self.settings.access.partitions());
+        let config = engine_config(&self.settings)?.with_information_schema(information_schema);
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
@@ -955,4 +955,30 @@ fn scanned_columns(plan: &LogicalPlan) -> Vec<String> {
         Ok(TreeNodeRecursion::Continue)
     });
     out
+}
+
+/// DataFusion's options for every query: the partitions, then `[access.engine]`.
+fn engine_config(settings: &Settings) -> Result<SessionConfig> {
+    let mut config = SessionConfig::new().with_target_partitions(settings.access.partitions());
+    for (key, value) in &settings.access.engine {
+        if !trib_core::settings::ENGINE_OPTION_PREFIXES
+            .iter()
+            .any(|p| key.starts_with(p))
+        {
+            return Err(Error::EngineOption {
+                message: format!("`{key}` is not an option queries may set"),
+                hint: format!(
+                    "options under {} set how queries are planned and run; see DataFusion's configuration reference",
+                    trib_core::settings::ENGINE_OPTION_PREFIXES
+                        .map(|p| format!("`{p}`"))
+                        .join(" and ")
+                ),
+            });
+        }
+        config.options_mut().set(key, &value.to_string()).map_err(|e| Error::EngineOption {
+            message: format!("`{key} = {value}`: {e}"),
+            hint: "names and values are DataFusion's, as in its configuration reference (`SHOW ALL` in datafusion-cli lists them)".into(),
+        })?;
+    }
+    Ok(config)
 }

@@ -5,6 +5,7 @@
 use crate::diagnostic::{Diagnostic, Location};
 use crate::duration::Duration;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const SETTINGS_FILE: &str = "trib.toml";
@@ -125,7 +126,37 @@ pub struct AccessSettings {
     /// about 4% slower).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_partitions: Option<usize>,
+    /// DataFusion's own options for every query (`[access.engine]`), by their names:
+    /// those under `datafusion.execution.` and `datafusion.optimizer.`, for example
+    /// `"datafusion.optimizer.repartition_joins" = false`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub engine: BTreeMap<String, EngineOption>,
 }
+
+/// A value of one of DataFusion's options, as TOML writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EngineOption {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for EngineOption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineOption::Bool(b) => write!(f, "{b}"),
+            EngineOption::Int(n) => write!(f, "{n}"),
+            EngineOption::Float(x) => write!(f, "{x}"),
+            EngineOption::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+/// The prefixes of the DataFusion options `[access.engine]` may set: how queries are
+/// planned and run, not what they may read.
+pub const ENGINE_OPTION_PREFIXES: [&str; 2] = ["datafusion.execution.", "datafusion.optimizer."];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,6 +174,7 @@ impl Default for AccessSettings {
             query_memory_mb: default_query_memory_mb(),
             query_timeout_s: default_query_timeout_s(),
             query_partitions: None,
+            engine: BTreeMap::new(),
         }
     }
 }

@@ -50,7 +50,7 @@ impl From<trib_access::Error> for ApiError {
             E::Execution { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "query_failed"),
             E::NotReadOnly { .. } | E::Refused { .. } => (StatusCode::BAD_REQUEST, "refused"),
             E::Syntax { .. } | E::Plan { .. } | E::TimeTravel { .. } => (StatusCode::BAD_REQUEST, "bad_query"),
-            E::Token { .. } | E::Io { .. } | E::Lake(_) | E::Internal(_) => {
+            E::Token { .. } | E::Io { .. } | E::Lake(_) | E::EngineOption { .. } | E::Internal(_) => {
                 tracing::error!(error = %e, "read failed");
                 return ApiError::Read {
                     status: StatusCode::INTERNAL_SERVER_ERROR,

@@ -1540,7 +1540,7 @@ fn gateway_error(e: trib_access::Error) -> PgWireError {
         E::MemoryLimit { .. } => "53200",
         E::Timeout { .. } => "57014",
         E::InvalidToken | E::RevokedToken { .. } => "28P01",
-        E::Token { .. } | E::Io { .. } | E::Lake(_) | E::Internal(_) => {
+        E::Token { .. } | E::Io { .. } | E::Lake(_) | E::EngineOption { .. } | E::Internal(_) => {
             tracing::error!(error = %e, "postgres read failed");
             return error(
                 "ERROR",

@@ -515,6 +515,42 @@ async fn queries_are_split_into_the_configured_number_of_parts() {
     assert_eq!(project.settings.access.partitions(), parts);
     let default = plan(gateway, project).await;
     assert!(default.contains(&format!("Hash([status@0], {parts})")), "{default}");
+
+    // DataFusion's own options, from `[access.engine]`: aggregations not repartitioned.
+    let (_tmp, project, gateway) = setup(|s| {
+        s.replace("query_timeout_s = 300", "query_timeout_s = 300\nquery_partitions = 3")
+            + "\n[access.engine]\n\"datafusion.optimizer.repartition_aggregations\" = false\n"
+    })
+    .await;
+    let whole = plan(gateway, project).await;
+    assert!(
+        !whole.contains("Hash([status@0]") && whole.contains("AggregateExec"),
+        "{whole}"
+    );
+}
+
+#[tokio::test]
+async fn engine_options_outside_planning_and_running_or_unknown_are_refused_at_start() {
+    for (option, said) in [
+        (
+            "\"datafusion.catalog.information_schema\" = true",
+            "not an option queries may set",
+        ),
+        ("\"datafusion.optimizer.no_such_option\" = 1", "no_such_option"),
+        ("\"datafusion.execution.batch_size\" = \"many\"", "batch_size = many"),
+    ] {
+        let (tmp, project) = trib_test::example(|s| s + "\n[access.engine]\n" + option + "\n");
+        let lake = Lake::from_settings(&project.settings.storage, &project.dir).expect("lake");
+        let err = Gateway::new(lake, &project)
+            .err()
+            .unwrap_or_else(|| panic!("{option} accepted"));
+        let text = err.to_string();
+        assert!(
+            text.contains("[access.engine]") && text.contains(said) && text.contains("hint:"),
+            "{text}"
+        );
+        drop(tmp);
+    }
 }
 
 #[tokio::test]
