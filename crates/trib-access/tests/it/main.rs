@@ -530,6 +530,47 @@ async fn queries_are_split_into_the_configured_number_of_parts() {
 }
 
 #[tokio::test]
+async fn joins_split_by_key_only_with_more_than_two_parts_unless_set() {
+    let sql = "EXPLAIN SELECT r.status, count(*) FROM orders.orders o \
+               JOIN orders.orders_raw r ON o.order_id = r.order_id GROUP BY r.status";
+    // DataFusion collects a small build side whatever the setting; with no threshold,
+    // only the setting decides.
+    let engine = "\n[access.engine]\n\"datafusion.optimizer.hash_join_single_partition_threshold\" = 0\n\
+                  \"datafusion.optimizer.hash_join_single_partition_threshold_rows\" = 0\n";
+    for (partitions, extra, mode) in [
+        (2, "", "mode=CollectLeft"),
+        (3, "", "mode=Partitioned"),
+        (
+            2,
+            "\"datafusion.optimizer.repartition_joins\" = true\n",
+            "mode=Partitioned",
+        ),
+    ] {
+        let (_tmp, project, gateway) = setup(|s| {
+            s.replace(
+                "query_timeout_s = 300",
+                &format!("query_timeout_s = 300\nquery_partitions = {partitions}"),
+            ) + engine
+                + extra
+        })
+        .await;
+        let admin = Principal::local(&project.settings);
+        let r = gateway.query(&admin, sql, QueryPath::Cli).await.expect("explain");
+        let plan = strings(&r.batches, "plan")
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(plan.contains(mode), "{partitions} parts {extra}: {plan}");
+        let answer = gateway
+            .query(&admin, sql.trim_start_matches("EXPLAIN "), QueryPath::Cli)
+            .await
+            .expect("query");
+        assert_eq!(answer.rows, 1, "every order is placed");
+    }
+}
+
+#[tokio::test]
 async fn engine_options_outside_planning_and_running_or_unknown_are_refused_at_start() {
     for (option, said) in [
         (
