@@ -238,6 +238,13 @@ fn flipped(op: Operator) -> Option<Operator> {
 
 /// What `column op value` may be over the file's rows.
 fn compare(c: &Range<'_>, op: Operator, value: &ScalarValue) -> Values {
+    // Only comparisons are null on a null side (`IS DISTINCT FROM` never is).
+    if !matches!(
+        op,
+        Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
+    ) {
+        return Values::ANY;
+    }
     if value.is_null() {
         return Values(NULL);
     }
@@ -304,6 +311,10 @@ mod tests {
         (schema, stats)
     }
 
+    fn binary(left: Expr, op: Operator, right: Expr) -> Expr {
+        Expr::BinaryExpr(BinaryExpr::new(Box::new(left), op, Box::new(right)))
+    }
+
     fn ints(min: i64, max: i64, nulls: usize) -> (Schema, Statistics) {
         file(
             DataType::Int64,
@@ -363,6 +374,12 @@ mod tests {
             (col("x").gt(lit(ScalarValue::Int64(None))).not(), Said::Nowhere),
             ((col("x") + lit(1i64)).gt(lit(0i64)), Said::Open),
             (col("y").gt(lit(0i64)), Said::Open),
+            // Not a comparison: `IS DISTINCT FROM NULL` is true for every value.
+            (
+                binary(col("x"), Operator::IsDistinctFrom, lit(ScalarValue::Int64(None))),
+                Said::Open,
+            ),
+            (binary(col("x"), Operator::IsNotDistinctFrom, lit(3i64)), Said::Open),
         ] {
             assert_eq!(said(&e, &f), want, "{e}");
         }
@@ -398,6 +415,13 @@ mod tests {
         assert_eq!(said(&col("x").gt_eq(lit(0i64)).not(), &all), Said::Nowhere);
         assert_eq!(said(&col("x").is_null(), &all), Said::Everywhere);
         assert_eq!(said(&col("x").not_eq(lit(3i64)), &all), Said::Nowhere);
+        assert_eq!(
+            said(
+                &binary(col("x"), Operator::IsNotDistinctFrom, lit(ScalarValue::Int64(None))),
+                &all
+            ),
+            Said::Open
+        );
     }
 
     #[test]
