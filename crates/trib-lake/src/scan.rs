@@ -435,9 +435,11 @@ impl PruningStatistics for FileRanges<'_> {
 /// The per-file value ranges and null counts the log records for the data columns.
 ///
 /// Ranges only for types whose recorded bounds are exact: Delta keeps timestamps to the
-/// millisecond and may truncate text, and a bound that is off would prune a file that
-/// holds matching rows. Timestamp ranges are kept apart, widened by a millisecond each
-/// way, for leaving out files (`time_ranges`); text has none.
+/// millisecond and may truncate text, delta-rs's writer records decimals through a
+/// 64-bit float (exact to 15 digits), and a bound that is off would prune a file that
+/// holds matching rows (or prove a filter that does not hold). Timestamp ranges are kept
+/// apart, widened by a millisecond each way, for leaving out files (`time_ranges`);
+/// text and decimals of more than 15 digits have none.
 struct ColumnRanges {
     /// By column of the scan schema: minimums, maximums and null counts, one per file.
     columns: Vec<[Option<ArrayRef>; 3]>,
@@ -489,7 +491,7 @@ impl ColumnRanges {
                         | DataType::Int64
                         | DataType::Float32
                         | DataType::Float64
-                        | DataType::Decimal128(..)
+                        | DataType::Decimal128(..=15, _)
                         | DataType::Date32
                         | DataType::Boolean
                 );

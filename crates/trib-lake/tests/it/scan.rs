@@ -420,3 +420,68 @@ async fn a_text_partition_with_a_null_partition_decides_comparisons_and_null_tes
     )
     .await;
 }
+
+#[tokio::test]
+async fn decimals_of_more_than_15_digits_have_no_ranges_to_prune_or_prove_by() {
+    use deltalake::arrow::array::Decimal128Array;
+    use deltalake::arrow::datatypes::{DataType, Field, Schema};
+    // delta-rs records decimal statistics through a 64-bit float: near 1.2e18 the
+    // floats are 256 apart, so the log's minimum and maximum of these ids are off.
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = url::Url::from_directory_path(dir.path()).expect("url");
+    let table = deltalake::DeltaTableBuilder::from_url(url)
+        .expect("builder")
+        .build()
+        .expect("table");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Decimal128(20, 0), false),
+        Field::new("small", DataType::Decimal128(15, 2), false),
+    ]));
+    let ids = Decimal128Array::from(vec![1_234_567_890_123_456_800_i128, 1_234_567_890_123_456_900])
+        .with_precision_and_scale(20, 0)
+        .expect("decimal(20,0)");
+    let small = Decimal128Array::from(vec![9_999_999_999_999_99_i128, 1])
+        .with_precision_and_scale(15, 2)
+        .expect("decimal(15,2)");
+    let batch = RecordBatch::try_new(schema, vec![Arc::new(ids), Arc::new(small)]).expect("batch");
+    let table = table.write(vec![batch]).await.expect("write");
+    let provider = trib_lake::files_provider(&table).expect("direct");
+    let stats = provider.statistics().expect("statistics");
+    let id = &stats.column_statistics[0];
+    assert!(
+        id.min_value.get_value().is_none() && id.max_value.get_value().is_none(),
+        "{id:?}"
+    );
+    let small = &stats.column_statistics[1];
+    assert_eq!(
+        small.max_value.get_value().map(ToString::to_string).as_deref(),
+        Some("9999999999999.99"),
+        "{small:?}"
+    );
+    for (filter, rows) in [
+        ("id = 1234567890123456768", 0),
+        ("id = 1234567890123456800", 1),
+        ("id <= 1234567890123456800", 1),
+        ("id >= 1234567890123456800", 2),
+        ("small >= 0", 2),
+    ] {
+        let plan = run(
+            &table,
+            Arc::clone(&provider),
+            &format!("EXPLAIN SELECT id FROM t WHERE {filter}"),
+        )
+        .await;
+        assert_eq!(
+            filters_rows(&plan),
+            filter.starts_with("id"),
+            "only the exact ranges decide: {filter}: {plan}"
+        );
+        let answer = run(
+            &table,
+            Arc::clone(&provider),
+            &format!("SELECT count(*) AS n FROM t WHERE {filter}"),
+        )
+        .await;
+        assert!(answer.contains(&format!("| {rows} ")), "{filter}: {answer}");
+    }
+}
