@@ -440,7 +440,7 @@ async fn decimals_of_more_than_15_digits_have_no_ranges_to_prune_or_prove_by() {
     let ids = Decimal128Array::from(vec![1_234_567_890_123_456_800_i128, 1_234_567_890_123_456_900])
         .with_precision_and_scale(20, 0)
         .expect("decimal(20,0)");
-    let small = Decimal128Array::from(vec![9_999_999_999_999_99_i128, 1])
+    let small = Decimal128Array::from(vec![999_999_999_999_999_i128, 1])
         .with_precision_and_scale(15, 2)
         .expect("decimal(15,2)");
     let batch = RecordBatch::try_new(schema, vec![Arc::new(ids), Arc::new(small)]).expect("batch");
