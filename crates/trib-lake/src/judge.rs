@@ -94,6 +94,8 @@ fn or(a: Option<bool>, b: Option<bool>) -> Option<bool> {
 /// statistics, whose columns are those of `schema`.
 pub(crate) fn judge(filter: &Expr, schema: &Schema, file: &Statistics) -> Values {
     match filter {
+        // What the simplifier may leave of a filter: it holds everywhere or nowhere.
+        Expr::Literal(ScalarValue::Boolean(v), _) => Values::of(std::iter::once(*v)),
         Expr::Not(e) => judge(e, schema, file).not(),
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
             Operator::And => judge(left, schema, file).combine(judge(right, schema, file), and),
@@ -374,6 +376,11 @@ mod tests {
             (col("x").gt(lit(ScalarValue::Int64(None))).not(), Said::Nowhere),
             ((col("x") + lit(1i64)).gt(lit(0i64)), Said::Open),
             (col("y").gt(lit(0i64)), Said::Open),
+            (lit(true), Said::Everywhere),
+            (lit(false), Said::Nowhere),
+            (lit(ScalarValue::Boolean(None)), Said::Nowhere),
+            (lit(false).not(), Said::Everywhere),
+            (lit(1i64), Said::Open),
             // Not a comparison: `IS DISTINCT FROM NULL` is true for every value.
             (
                 binary(col("x"), Operator::IsDistinctFrom, lit(ScalarValue::Int64(None))),
