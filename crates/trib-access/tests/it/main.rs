@@ -78,6 +78,15 @@ fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
     out
 }
 
+/// The text of an `EXPLAIN`'s plans, one line each.
+fn plan_text(batches: &[RecordBatch]) -> String {
+    strings(batches, "plan")
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn columns(batches: &[RecordBatch]) -> Vec<String> {
     batches
         .first()
@@ -826,11 +835,7 @@ async fn a_row_filter_the_files_statistics_decide_is_applied_by_the_files_read()
         .query(&as_eu, "EXPLAIN SELECT order_id FROM orders.orders_raw", QueryPath::Cli)
         .await
         .expect("explained");
-    let plan = strings(&explained.batches, "plan")
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan = plan_text(&explained.batches);
     let scan = plan
         .lines()
         .find(|l| l.contains("DataSourceExec"))
@@ -846,10 +851,6 @@ async fn a_row_filter_the_files_statistics_decide_is_applied_by_the_files_read()
         )
         .await
         .expect("explained");
-    let plan = strings(&explained.batches, "plan")
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan = plan_text(&explained.batches);
     assert!(plan.contains("FilterExec"), "{plan}");
 }
