@@ -41,8 +41,10 @@ use deltalake::datafusion::datasource::physical_plan::{
 use deltalake::datafusion::datasource::source::DataSourceExec;
 use deltalake::datafusion::datasource::table_schema::TableSchema;
 use deltalake::datafusion::execution::object_store::ObjectStoreUrl;
+use deltalake::datafusion::logical_expr::simplify::SimplifyContext;
 use deltalake::datafusion::logical_expr::utils::conjunction;
 use deltalake::datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use deltalake::datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use deltalake::datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use deltalake::datafusion::physical_plan::ExecutionPlan;
 use deltalake::datafusion::physical_plan::empty::EmptyExec;
@@ -247,7 +249,7 @@ impl TableProvider for DeltaFiles {
         Ok(filters
             .iter()
             .map(|f| {
-                if self.decides(f) {
+                if self.decides(f) && self.settled(f) {
                     TableProviderFilterPushDown::Exact
                 } else {
                     TableProviderFilterPushDown::Inexact
@@ -350,6 +352,23 @@ impl DeltaFiles {
                 .as_deref()
                 .is_some_and(|s| judge(filter, schema, s).decided())
         })
+    }
+
+    /// Whether DataFusion's simplifier leaves `filter` as it is. Later passes of the
+    /// optimizer simplify the filters pushed into a scan again, and an exact filter must
+    /// reach the scan as it was judged: one the scan could no longer decide would be
+    /// applied by nothing.
+    fn settled(&self, filter: &Expr) -> bool {
+        let (Ok(filter), Ok(schema)) = (
+            unqualified(filter.clone()),
+            DFSchema::try_from(self.scan_schema.table_schema().as_ref().clone()),
+        ) else {
+            return false;
+        };
+        let context = SimplifyContext::builder().with_schema(Arc::new(schema)).build();
+        ExprSimplifier::new(context)
+            .simplify(filter.clone())
+            .is_ok_and(|simplified| simplified == filter)
     }
 
     /// By file, whether `filters` may find rows in it, judged by each file's partition
