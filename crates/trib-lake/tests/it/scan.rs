@@ -500,3 +500,29 @@ async fn decimals_of_more_than_15_digits_have_no_ranges_to_prune_or_prove_by() {
         assert!(answer.contains(&format!("| {rows} ")), "{filter}: {answer}");
     }
 }
+
+#[tokio::test]
+async fn an_empty_text_partition_reads_as_delta_rs_reads_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let lake = trib_lake::Lake::new(dir.path().to_str().expect("utf8"), std::path::Path::new("/")).expect("lake");
+    let mut t = orders_partitioned_by(&lake, "country").await;
+    let mut text = String::new();
+    for (i, country) in ["", "DE", "", "FR"].iter().enumerate() {
+        text.push_str(&format!(
+            "{{\"order_id\":\"o-{i}\",\"customer_id\":\"c\",\"country\":\"{country}\",\"status\":\"placed\",\"amount\":\"1.00\",\"ordered_at\":\"2026-03-12T10:00:00Z\",\"updated_at\":\"2026-03-12T10:00:00Z\"}}\n"
+        ));
+    }
+    t.append(&crate::orders_from_json(&text, 4), None)
+        .await
+        .expect("append");
+    same_answers(
+        t.delta(),
+        &[
+            ("SELECT order_id, country FROM t ORDER BY order_id", false),
+            ("SELECT count(*) AS n FROM t WHERE country IS NULL", false),
+            ("SELECT count(*) AS n FROM t WHERE country = ''", false),
+            ("SELECT count(*) AS n FROM t WHERE country <> 'DE'", false),
+        ],
+    )
+    .await;
+}
