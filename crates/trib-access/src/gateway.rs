@@ -112,6 +112,8 @@ pub struct Gateway {
     /// What every query's runtime shares: Parquet footers read once (data files never
     /// change), the object stores. Each query gets its own memory pool on top.
     runtime: Arc<RuntimeEnv>,
+    /// DataFusion's options for every query, made once from the settings.
+    engine: SessionConfig,
     /// Where certification is read, to warn readers of products that lost or lack it.
     certification: Option<Arc<dyn trib_core::CertificationStatus>>,
     /// Approved consumers of each product version, from the catalog: each reads it.
@@ -127,7 +129,7 @@ impl Gateway {
         };
         let mask = mask_key.clone().map(crate::mask::hash_udf);
         // Refused at start, not at the first query.
-        engine_config(&project.settings)?;
+        let engine = engine_config(&project.settings)?;
         let contracts = project
             .contracts()
             .map(|c| ((c.product.value.to_string(), c.major()), c.clone()))
@@ -146,6 +148,7 @@ impl Gateway {
             runtime: RuntimeEnvBuilder::new()
                 .build_arc()
                 .map_err(|e| Error::Internal(format!("query runtime: {e}")))?,
+            engine,
             certification: None,
             consumers: std::sync::RwLock::new(HashMap::new()),
             lifecycle: std::sync::RwLock::new(HashMap::new()),
@@ -588,7 +591,7 @@ impl Gateway {
             .with_memory_limit(limit, 1.0)
             .build_arc()
             .map_err(|e| Error::Internal(format!("query runtime: {e}")))?;
-        let config = engine_config(&self.settings)?.with_information_schema(information_schema);
+        let config = self.engine.clone().with_information_schema(information_schema);
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
