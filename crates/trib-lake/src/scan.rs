@@ -21,7 +21,7 @@
 //! matters). A filter the log's statistics decide for every file, true for all of its
 //! rows or for none, is exact: the files it leaves out are all it does (`judge.rs`).
 
-use crate::judge::judge;
+use crate::judge::{Values, judge};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt64Array};
 use deltalake::arrow::compute::cast;
@@ -286,18 +286,20 @@ impl TableProvider for DeltaFiles {
         // prunes row groups and pages by them; here they only leave out whole files, by
         // their partition values and the log's ranges, before any file is opened. Exact
         // ones are applied here, whole files at a time.
-        let (exact, inexact): (Vec<&Expr>, Vec<&Expr>) = filters.iter().partition(|f| self.decides(f));
-        let table_schema = self.scan_schema.table_schema();
         let mut keep = self
             .kept(state, filters)
             .unwrap_or_else(|| vec![true; self.files.len()]);
         // DataFusion's pruning above leaves most of these files out already; an exact
         // filter does not depend on what it can judge.
-        for (keep, file) in keep.iter_mut().zip(&self.files) {
-            if let Some(s) = file.statistics.as_deref()
-                && exact.iter().any(|f| judge(f, table_schema, s).nowhere())
-            {
-                *keep = false;
+        let mut inexact = 0;
+        for filter in filters {
+            match self.verdicts(filter) {
+                Some(verdicts) => {
+                    for (keep, v) in keep.iter_mut().zip(verdicts) {
+                        *keep &= !v.nowhere();
+                    }
+                }
+                None => inexact += 1,
             }
         }
         let kept: Vec<PartitionedFile> = self
@@ -336,7 +338,7 @@ impl TableProvider for DeltaFiles {
             .with_statistics(statistics)
             .with_projection_indices(Some(indices))?
             // With filters above the scan, a limit on the rows read would cut the answer.
-            .with_limit(if inexact.is_empty() { limit } else { None })
+            .with_limit(if inexact == 0 { limit } else { None })
             .build();
         Ok(DataSourceExec::from_data_source(config))
     }
@@ -346,12 +348,20 @@ impl DeltaFiles {
     /// Whether the statistics decide `filter` for every file: true for all of a file's
     /// rows or for none.
     fn decides(&self, filter: &Expr) -> bool {
+        self.verdicts(filter).is_some()
+    }
+
+    /// What `filter` is over each file's rows, when the statistics decide it for every
+    /// file; `None` when some file leaves it open.
+    fn verdicts(&self, filter: &Expr) -> Option<Vec<Values>> {
         let schema = self.scan_schema.table_schema();
-        self.files.iter().all(|f| {
-            f.statistics
-                .as_deref()
-                .is_some_and(|s| judge(filter, schema, s).decided())
-        })
+        self.files
+            .iter()
+            .map(|f| {
+                let v = judge(filter, schema, f.statistics.as_deref()?);
+                v.decided().then_some(v)
+            })
+            .collect()
     }
 
     /// Whether DataFusion's simplifier leaves `filter` as it is. Later passes of the
