@@ -20,6 +20,9 @@
 //! DataFusion still filters the rows above the scan (see `provider.rs` for why that
 //! matters). A filter the log's statistics decide for every file, true for all of its
 //! rows or for none, is exact: the files it leaves out are all it does (`judge.rs`).
+//! The scan fails closed: a filter it receives that it can neither decide nor finds
+//! among those it answered inexact (an exact one rewritten on the way) is applied to
+//! the rows in the scan, with a warning.
 
 use crate::judge::{Values, judge};
 use deltalake::DeltaTable;
@@ -48,13 +51,14 @@ use deltalake::datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use deltalake::datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use deltalake::datafusion::physical_plan::ExecutionPlan;
 use deltalake::datafusion::physical_plan::empty::EmptyExec;
+use deltalake::datafusion::physical_plan::filter::FilterExecBuilder;
 use deltalake::kernel::LogDataHandler;
 use deltalake::kernel::engine::arrow_conversion::TryIntoArrow as _;
 use deltalake::kernel::scalars::ScalarExt as _;
 use deltalake::logstore::LogStore as _;
 use object_store::{ObjectMeta, ObjectStore};
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The provider every read of a table's loaded snapshot goes through: DataFusion's
 /// Parquet scan when the table allows it, else delta-rs's with its filters rechecked.
@@ -89,7 +93,17 @@ struct DeltaFiles {
     bounds: Vec<Option<[ArrayRef; 2]>>,
     store_url: ObjectStoreUrl,
     store: Arc<dyn ObjectStore>,
+    /// The filters this provider answered `Inexact`, which DataFusion applies above the
+    /// scan itself. A filter the scan receives that it cannot decide and that is not
+    /// among them is applied in the scan (see `scan`). Shared by the queries that plan
+    /// over this snapshot; cleared when it grows past `ANSWERED_LIMIT`.
+    answered_inexact: Mutex<HashSet<Expr>>,
 }
+
+/// How many inexact answers a provider remembers. Past it the memory starts again: a
+/// filter then forgotten between its answer and its scan costs a second evaluation,
+/// never a missing one.
+const ANSWERED_LIMIT: usize = 4096;
 
 impl DeltaFiles {
     fn try_new(table: &DeltaTable) -> Option<Self> {
@@ -228,6 +242,7 @@ impl DeltaFiles {
             bounds,
             store_url: log_store.object_store_url(),
             store: log_store.object_store(None),
+            answered_inexact: Mutex::new(HashSet::new()),
         })
     }
 }
@@ -246,7 +261,7 @@ impl TableProvider for DeltaFiles {
     /// scan leaves out the files where it holds for no row, and it holds for every row
     /// of the others. Inexact for the rest.
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(filters
+        let answers: Vec<_> = filters
             .iter()
             .map(|f| {
                 if self.decides(f) && self.settled(f) {
@@ -255,7 +270,21 @@ impl TableProvider for DeltaFiles {
                     TableProviderFilterPushDown::Inexact
                 }
             })
-            .collect())
+            .collect();
+        let mut answered = self.answered_inexact.lock().unwrap_or_else(PoisonError::into_inner);
+        for (f, answer) in filters.iter().zip(&answers) {
+            if *answer == TableProviderFilterPushDown::Inexact {
+                // The scan receives its filters with their columns unqualified.
+                let f = unqualified((*f).clone())?;
+                if !answered.contains(&f) {
+                    if answered.len() >= ANSWERED_LIMIT {
+                        answered.clear();
+                    }
+                    answered.insert(f);
+                }
+            }
+        }
+        Ok(answers)
     }
 
     fn statistics(&self) -> Option<Statistics> {
@@ -292,6 +321,10 @@ impl TableProvider for DeltaFiles {
         // DataFusion's pruning above leaves most of these files out already; an exact
         // filter does not depend on what it can judge.
         let mut inexact = 0;
+        // Filters that are neither decided by the files nor answered inexact: an exact
+        // answer DataFusion rewrote on its way here. Nothing above applies them, so
+        // the scan does (fail closed; no known rewrite gets here, see `settled`).
+        let mut unaccounted = Vec::new();
         for filter in filters {
             match self.verdicts(filter) {
                 Some(verdicts) => {
@@ -299,7 +332,18 @@ impl TableProvider for DeltaFiles {
                         *keep &= !v.nowhere();
                     }
                 }
-                None => inexact += 1,
+                None => {
+                    inexact += 1;
+                    let filter = unqualified(filter.clone())?;
+                    if !self
+                        .answered_inexact
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .contains(&filter)
+                    {
+                        unaccounted.push(filter);
+                    }
+                }
             }
         }
         let kept: Vec<PartitionedFile> = self
@@ -333,14 +377,39 @@ impl TableProvider for DeltaFiles {
             .with_table_parquet_options(state.table_options().parquet.clone())
             .with_parquet_file_reader_factory(Arc::new(reader));
         let groups = FileGroup::new(files).split_files(state.config().target_partitions().max(1));
+        // The columns an unaccounted filter needs, read after the projection's.
+        let mut read = indices.clone();
+        let table_schema = self.scan_schema.table_schema();
+        for filter in &unaccounted {
+            for column in filter.column_refs() {
+                let i = table_schema.index_of(&column.name)?;
+                if !read.contains(&i) {
+                    read.push(i);
+                }
+            }
+        }
         let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
             .with_file_groups(groups)
             .with_statistics(statistics)
-            .with_projection_indices(Some(indices))?
+            .with_projection_indices(Some(read))?
             // With filters above the scan, a limit on the rows read would cut the answer.
             .with_limit(if inexact == 0 { limit } else { None })
             .build();
-        Ok(DataSourceExec::from_data_source(config))
+        let scan = DataSourceExec::from_data_source(config);
+        let Some(predicate) = conjunction(unaccounted) else {
+            return Ok(scan);
+        };
+        tracing::warn!(
+            filter = %predicate,
+            "the scan received a filter it cannot decide and was never asked about (an exact one rewritten on the way); applying it to the rows in the scan"
+        );
+        let schema = DFSchema::try_from(scan.schema().as_ref().clone())?;
+        let predicate = state.create_physical_expr(predicate, &schema)?;
+        let filter = FilterExecBuilder::new(predicate, scan)
+            .apply_projection(Some((0..indices.len()).collect()))?
+            .with_fetch(limit)
+            .build()?;
+        Ok(Arc::new(filter))
     }
 }
 

@@ -327,6 +327,12 @@ async fn filters_the_statistics_decide_for_every_file_are_applied_by_the_files_r
     ] {
         let plan = query(format!("EXPLAIN SELECT order_id FROM t WHERE {filter}")).await;
         assert_eq!(filters_rows(&plan), !decided, "{filter}: {plan}");
+        // An undecided filter is applied once, above the scan, not again inside it.
+        assert_eq!(
+            plan.matches("FilterExec").count(),
+            usize::from(!decided),
+            "{filter}: {plan}"
+        );
         if files == 0 {
             assert!(!plan.contains("DataSourceExec"), "{filter}: {plan}");
         } else {
@@ -525,4 +531,66 @@ async fn an_empty_text_partition_reads_as_delta_rs_reads_it() {
         ],
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_filter_the_scan_cannot_decide_and_was_not_asked_about_is_applied_in_the_scan() {
+    use deltalake::datafusion::common::DFSchema;
+    use deltalake::datafusion::logical_expr::TableProviderFilterPushDown as P;
+    use deltalake::datafusion::physical_plan::{collect, displayable};
+    let (_dir, _lake, _c, mut t) = orders_raw_table().await;
+    t.append(&orders(0, 40), None).await.expect("v1");
+    t.append(&orders_with(40, 90, |_| 20, |i| format!("c-{i}")), None)
+        .await
+        .expect("v2");
+    let table = t.delta().clone();
+    let provider = trib_lake::files_provider(&table).expect("direct");
+    let ctx = SessionContext::new();
+    table.update_datafusion_session(&ctx.state()).expect("session");
+    let schema = DFSchema::try_from(provider.schema().as_ref().clone()).expect("schema");
+    let order_id = provider.schema().index_of("order_id").expect("order_id");
+    // Day 20's amounts straddle 45, so the files leave it open.
+    let filter = ctx.parse_sql_expr("amount > 45", &schema).expect("filter");
+    let rows = |plan| {
+        let ctx = &ctx;
+        async move {
+            let batches = collect(plan, ctx.task_ctx()).await.expect("scan");
+            batches.iter().map(|b| b.num_rows()).sum::<usize>()
+        }
+    };
+
+    // DataFusion was told nothing about this filter (as if an exact answer had been
+    // rewritten into it): the scan filters the rows itself, reading `amount` for it
+    // but answering only the projected column.
+    let scan = provider
+        .scan(&ctx.state(), Some(&vec![order_id]), std::slice::from_ref(&filter), None)
+        .await
+        .expect("scan");
+    let plan = displayable(scan.as_ref()).indent(true).to_string();
+    assert!(filters_rows(&plan), "{plan}");
+    assert_eq!(scan.schema().fields().len(), 1, "{plan}");
+    assert_eq!(scan.schema().field(0).name(), "order_id");
+    assert_eq!(rows(Arc::clone(&scan)).await, 45, "{plan}");
+    // With a limit it still filters before it stops.
+    let limited = provider
+        .scan(
+            &ctx.state(),
+            Some(&vec![order_id]),
+            std::slice::from_ref(&filter),
+            Some(3),
+        )
+        .await
+        .expect("scan");
+    assert_eq!(rows(limited).await, 3);
+
+    // Once answered inexact, DataFusion filters above the scan, and the scan does not.
+    let answers = provider.supports_filters_pushdown(&[&filter]).expect("pushdown");
+    assert!(matches!(answers.as_slice(), [P::Inexact]), "{answers:?}");
+    let scan = provider
+        .scan(&ctx.state(), Some(&vec![order_id]), std::slice::from_ref(&filter), None)
+        .await
+        .expect("scan");
+    let plan = displayable(scan.as_ref()).indent(true).to_string();
+    assert!(!filters_rows(&plan), "{plan}");
+    assert_eq!(rows(scan).await, 50, "the files day 20 is in: {plan}");
 }
