@@ -471,6 +471,7 @@ impl Gateway {
             crate::catalog::rewrite(&mut statement);
         }
         let relations = crate::relations::resolve(&mut statement)?;
+        let ctes = crate::shared::ctes(&statement);
         let parsed = started.elapsed();
 
         let mut warnings = Vec::new();
@@ -507,6 +508,8 @@ impl Gateway {
                 statement: e.to_string(),
                 hint: "query products with SELECT",
             })?;
+        // A CTE named twice is computed once (`shared.rs`).
+        let (plan, shared) = crate::shared::share(plan, &ctes).map_err(plan_error)?;
         // Optimised once: the audit's columns and the physical plan come from the same plan.
         let logical = started.elapsed();
         let optimized = state.optimize(&plan).map_err(plan_error)?;
@@ -520,7 +523,23 @@ impl Gateway {
             planned = started.elapsed();
             datafusion::physical_plan::collect(physical, ctx.task_ctx()).await
         };
-        let batches = match tokio::time::timeout(Duration::from_secs(seconds), run).await {
+        let ran = tokio::time::timeout(Duration::from_secs(seconds), run).await;
+        // A shared CTE's columns are those its plan read, not the names it gave them.
+        if !shared.is_empty() {
+            entry.columns.retain(|c| {
+                !shared
+                    .iter()
+                    .any(|s| c.strip_prefix(s.name()).is_some_and(|r| r.starts_with('.')))
+            });
+            for body in shared.iter().filter_map(|s| s.optimized()) {
+                for c in scanned_columns(body) {
+                    if !entry.columns.contains(&c) {
+                        entry.columns.push(c);
+                    }
+                }
+            }
+        }
+        let batches = match ran {
             Err(_) => return Err(Error::Timeout { seconds }),
             Ok(Err(e)) => return Err(self.execution_error(principal, e)),
             Ok(Ok(b)) => b,

@@ -35,6 +35,7 @@ mod output;
 mod point;
 mod principal;
 mod relations;
+mod shared;
 mod tokens;
 
 pub use audit::{AuditEntry, Auditor, audit_schema};

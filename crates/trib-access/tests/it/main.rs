@@ -854,3 +854,95 @@ async fn a_row_filter_the_files_statistics_decide_is_applied_by_the_files_read()
     let plan = plan_text(&explained.batches);
     assert!(plan.contains("FilterExec"), "{plan}");
 }
+
+#[tokio::test]
+async fn a_cte_named_twice_is_computed_once_through_the_callers_views() {
+    let (_tmp, project, gateway) = setup(|s| s).await;
+    let admin = Principal::local(&project.settings);
+    // The countries with the largest total, by a CTE named twice.
+    let shared = "WITH per AS (SELECT country, sum(amount) AS total, count(*) AS n FROM orders.orders GROUP BY country) \
+                  SELECT p.country, p.total, p.n FROM per p WHERE p.total = (SELECT max(total) FROM per) ORDER BY 1";
+    // The same question without a CTE, which is planned as it is written.
+    let inline = "SELECT country, sum(amount) AS total, count(*) AS n FROM orders.orders GROUP BY country \
+                  HAVING sum(amount) = (SELECT max(t) FROM (SELECT sum(amount) AS t FROM orders.orders GROUP BY country)) \
+                  ORDER BY 1";
+    let explain = |who: Principal, sql: String| {
+        let gateway = &gateway;
+        async move {
+            plan_text(
+                &gateway
+                    .query(&who, &format!("EXPLAIN {sql}"), QueryPath::Cli)
+                    .await
+                    .expect("explain")
+                    .batches,
+            )
+        }
+    };
+    let plan = explain(admin.clone(), shared.into()).await;
+    assert!(plan.contains("CteExec: per, computed once for 2 references"), "{plan}");
+    // The orders are read inside the CTE only: no scan of them is left in the plan.
+    assert!(!plan.contains("DataSourceExec"), "{plan}");
+    let plan = explain(admin.clone(), inline.into()).await;
+    assert_eq!(plan.matches("DataSourceExec").count(), 2, "{plan}");
+
+    let rows = |r: &trib_access::QueryResult| ["country", "total", "n"].map(|c| strings(&r.batches, c));
+    // Orders 0..60 cycle through six countries; the amounts grow with the order, so
+    // the last country in the cycle (JP: orders 5, 11, …, 59) has the largest total.
+    for who in [admin.clone(), principal(&project, "eu-analysts")] {
+        let got = gateway.query(&who, shared, QueryPath::Cli).await.expect("shared");
+        let want = gateway.query(&who, inline, QueryPath::Cli).await.expect("inline");
+        assert_eq!(rows(&got), rows(&want), "{}", who.name);
+        assert_eq!(got.rows, 1, "{}", who.name);
+    }
+    let jp = gateway.query(&admin, shared, QueryPath::Cli).await.expect("admin");
+    assert_eq!(strings(&jp.batches, "country"), [Some("JP".into())]);
+    // The row filter holds inside the CTE: the European country with the largest total.
+    let eu = gateway
+        .query(&principal(&project, "eu-analysts"), shared, QueryPath::Cli)
+        .await
+        .expect("eu");
+    assert_eq!(strings(&eu.batches, "country"), [Some("NL".into())]);
+    // And so does the mask: a CTE of emails, named twice, holds no email in clear.
+    let emails = "WITH e AS (SELECT customer_email, count(*) AS n FROM orders.orders GROUP BY customer_email) \
+                  SELECT a.customer_email, b.n FROM e a JOIN e b ON a.n = b.n";
+    let analysts = principal(&project, "orders-analysts");
+    let masked = gateway.query(&analysts, emails, QueryPath::Cli).await.expect("masked");
+    assert!(masked.rows > 0);
+    assert!(strings(&masked.batches, "customer_email").iter().all(Option::is_none));
+    let as_analysts = admin.act_as("orders-analysts", &project.settings).expect("acts");
+    assert!(explain(as_analysts, emails.into()).await.contains("CteExec: e"));
+
+    // Not shared: a CTE named once, one that does not aggregate, one with a volatile
+    // function.
+    for sql in [
+        "WITH per AS (SELECT country, sum(amount) AS total FROM orders.orders GROUP BY country) SELECT * FROM per",
+        "WITH o AS (SELECT order_id, amount FROM orders.orders) SELECT a.order_id FROM o a JOIN o b ON a.order_id = b.order_id",
+        "WITH r AS (SELECT country, sum(amount) * random() AS total FROM orders.orders GROUP BY country) \
+         SELECT a.country FROM r a JOIN r b ON a.country = b.country",
+    ] {
+        let plan = explain(admin.clone(), sql.into()).await;
+        assert!(!plan.contains("CteExec"), "{sql}: {plan}");
+    }
+
+    // The audit names the columns the CTE read, not the names it gave them.
+    gateway.query(&analysts, shared, QueryPath::Http).await.expect("read");
+    let audit = gateway
+        .query(
+            &admin,
+            "SELECT columns FROM _trib.audit WHERE principal = 'test:orders-analysts' AND query LIKE 'WITH per%'",
+            QueryPath::Cli,
+        )
+        .await
+        .expect("audit");
+    let column = audit.batches[0].column_by_name("columns").expect("columns");
+    let values = column.as_list::<i32>().value(0);
+    let values = arrow::compute::cast(&values, &arrow::datatypes::DataType::Utf8).expect("text");
+    let cols: BTreeSet<&str> = values.as_string::<i32>().iter().flatten().collect();
+    assert_eq!(
+        cols,
+        ["orders.orders@v1.amount", "orders.orders@v1.country"]
+            .into_iter()
+            .collect(),
+        "{cols:?}"
+    );
+}
