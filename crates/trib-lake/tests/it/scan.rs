@@ -194,14 +194,25 @@ fn scanned(plan: &str) -> (usize, String) {
     (line.matches(".parquet").count(), predicate)
 }
 
-#[tokio::test]
-async fn filters_leave_out_files_by_partition_and_by_the_logs_ranges() {
-    let (_dir, _lake, _c, mut t) = orders_raw_table().await;
-    // Days 10 to 12 with amounts under 40, then day 20 with amounts from 40.
+/// One file per day: days 10 to 12 with amounts 0.50 to 39.50, then day 20 with
+/// amounts 40.50 to 89.50.
+async fn four_days() -> (
+    tempfile::TempDir,
+    trib_lake::Lake,
+    trib_spec::Contract,
+    trib_lake::ProductTable,
+) {
+    let (dir, lake, c, mut t) = orders_raw_table().await;
     t.append(&orders(0, 40), None).await.expect("v1");
     t.append(&orders_with(40, 90, |_| 20, |i| format!("c-{i}")), None)
         .await
         .expect("v2");
+    (dir, lake, c, t)
+}
+
+#[tokio::test]
+async fn filters_leave_out_files_by_partition_and_by_the_logs_ranges() {
+    let (_dir, _lake, _c, t) = four_days().await;
     assert_eq!(t.delta().get_file_uris().expect("files").count(), 4, "one file per day");
     let table = t.delta().clone();
     let query = |sql: &'static str| {
@@ -290,12 +301,7 @@ fn filters_rows(plan: &str) -> bool {
 
 #[tokio::test]
 async fn filters_the_statistics_decide_for_every_file_are_applied_by_the_files_read() {
-    let (_dir, _lake, _c, mut t) = orders_raw_table().await;
-    // Days 10 to 12 with amounts 0.50 to 39.50, then day 20 with amounts 40.50 to 89.50.
-    t.append(&orders(0, 40), None).await.expect("v1");
-    t.append(&orders_with(40, 90, |_| 20, |i| format!("c-{i}")), None)
-        .await
-        .expect("v2");
+    let (_dir, _lake, _c, t) = four_days().await;
     let table = t.delta().clone();
     let query = |sql: String| {
         let table = table.clone();
@@ -538,11 +544,7 @@ async fn a_filter_the_scan_cannot_decide_and_was_not_asked_about_is_applied_in_t
     use deltalake::datafusion::common::DFSchema;
     use deltalake::datafusion::logical_expr::TableProviderFilterPushDown as P;
     use deltalake::datafusion::physical_plan::{collect, displayable};
-    let (_dir, _lake, _c, mut t) = orders_raw_table().await;
-    t.append(&orders(0, 40), None).await.expect("v1");
-    t.append(&orders_with(40, 90, |_| 20, |i| format!("c-{i}")), None)
-        .await
-        .expect("v2");
+    let (_dir, _lake, _c, t) = four_days().await;
     let table = t.delta().clone();
     let provider = trib_lake::files_provider(&table).expect("direct");
     let ctx = SessionContext::new();
