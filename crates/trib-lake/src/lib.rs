@@ -36,5 +36,5 @@ pub use maintain::{
 };
 pub use partition::partition_columns;
 pub use provider::rechecked;
-pub use scan::{files_provider, snapshot_provider};
+pub use scan::{files_provider, for_one_query, snapshot_provider};
 pub use table::{Appended, Committed, MergeSpec, ProductTable, TableKind, query_table};

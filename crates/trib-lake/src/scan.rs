@@ -73,11 +73,51 @@ pub async fn snapshot_provider(table: &DeltaTable) -> DfResult<Arc<dyn TableProv
 /// `None` when the table needs delta-rs to be read (a reader version above 1, or data
 /// files outside the table's directory).
 pub fn files_provider(table: &DeltaTable) -> Option<Arc<dyn TableProvider>> {
-    DeltaFiles::try_new(table).map(|p| Arc::new(p) as Arc<dyn TableProvider>)
+    Files::try_new(table).map(|f| Arc::new(DeltaFiles::new(Arc::new(f))) as Arc<dyn TableProvider>)
 }
 
+/// `provider` for one query: a provider of [`files_provider`] shares its snapshot's
+/// files and statistics, and remembers its own answers (see [`DeltaFiles`]); any other
+/// is itself. A provider kept across queries is handed to each through this.
+pub fn for_one_query(provider: &Arc<dyn TableProvider>) -> Arc<dyn TableProvider> {
+    match provider.downcast_ref::<DeltaFiles>() {
+        Some(p) => Arc::new(DeltaFiles::new(Arc::clone(&p.snapshot))),
+        None => Arc::clone(provider),
+    }
+}
+
+/// The provider of one snapshot's files, for the queries of one session.
 #[derive(Debug)]
 struct DeltaFiles {
+    snapshot: Arc<Files>,
+    /// The filters this provider answered `Inexact`, which DataFusion applies above the
+    /// scan itself. A filter the scan receives that it cannot decide and that is not
+    /// among them is applied in the scan (see `scan`). Kept per provider, and so per
+    /// query when providers kept across queries go through [`for_one_query`]: a filter
+    /// answered inexact in another query says nothing of this one.
+    answered_inexact: Mutex<HashSet<Expr>>,
+}
+
+impl DeltaFiles {
+    fn new(snapshot: Arc<Files>) -> Self {
+        Self {
+            snapshot,
+            answered_inexact: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+impl std::ops::Deref for DeltaFiles {
+    type Target = Files;
+
+    fn deref(&self) -> &Files {
+        &self.snapshot
+    }
+}
+
+/// A snapshot's files, their statistics and the schemas to read them with.
+#[derive(Debug)]
+struct Files {
     /// The table's columns in the order of its Delta schema, which is what callers see.
     schema: SchemaRef,
     /// What the Parquet scan reads: the data columns, then the partition columns.
@@ -93,11 +133,6 @@ struct DeltaFiles {
     bounds: Vec<Option<[ArrayRef; 2]>>,
     store_url: ObjectStoreUrl,
     store: Arc<dyn ObjectStore>,
-    /// The filters this provider answered `Inexact`, which DataFusion applies above the
-    /// scan itself. A filter the scan receives that it cannot decide and that is not
-    /// among them is applied in the scan (see `scan`). Shared by the queries that plan
-    /// over this snapshot; cleared when it grows past `ANSWERED_LIMIT`.
-    answered_inexact: Mutex<HashSet<Expr>>,
 }
 
 /// How many inexact answers a provider remembers. Past it the memory starts again: a
@@ -105,7 +140,7 @@ struct DeltaFiles {
 /// never a missing one.
 const ANSWERED_LIMIT: usize = 4096;
 
-impl DeltaFiles {
+impl Files {
     fn try_new(table: &DeltaTable) -> Option<Self> {
         let snapshot = table.snapshot().ok()?;
         if snapshot.protocol().min_reader_version() != 1 {
@@ -242,7 +277,6 @@ impl DeltaFiles {
             bounds,
             store_url: log_store.object_store_url(),
             store: log_store.object_store(None),
-            answered_inexact: Mutex::new(HashSet::new()),
         })
     }
 }
@@ -413,7 +447,7 @@ impl TableProvider for DeltaFiles {
     }
 }
 
-impl DeltaFiles {
+impl Files {
     /// Whether the statistics decide `filter` for every file: true for all of a file's
     /// rows or for none.
     fn decides(&self, filter: &Expr) -> bool {

@@ -595,4 +595,14 @@ async fn a_filter_the_scan_cannot_decide_and_was_not_asked_about_is_applied_in_t
     let plan = displayable(scan.as_ref()).indent(true).to_string();
     assert!(!filters_rows(&plan), "{plan}");
     assert_eq!(rows(scan).await, 50, "the files day 20 is in: {plan}");
+
+    // The provider for another query over the same snapshot remembers nothing of it.
+    let next = trib_lake::for_one_query(&provider);
+    let scan = next
+        .scan(&ctx.state(), Some(&vec![order_id]), std::slice::from_ref(&filter), None)
+        .await
+        .expect("scan");
+    let plan = displayable(scan.as_ref()).indent(true).to_string();
+    assert!(filters_rows(&plan), "{plan}");
+    assert_eq!(rows(scan).await, 45, "{plan}");
 }
