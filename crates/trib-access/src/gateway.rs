@@ -509,7 +509,7 @@ impl Gateway {
                 hint: "query products with SELECT",
             })?;
         // A CTE named twice is computed once (`shared.rs`).
-        let (plan, shared) = crate::shared::share(plan, &ctes).map_err(plan_error)?;
+        let (plan, shared) = crate::shared::share(plan, &ctes, &state).map_err(plan_error)?;
         // Optimised once: the audit's columns and the physical plan come from the same plan.
         let logical = started.elapsed();
         let optimized = state.optimize(&plan).map_err(plan_error)?;
@@ -524,14 +524,10 @@ impl Gateway {
             datafusion::physical_plan::collect(physical, ctx.task_ctx()).await
         };
         let ran = tokio::time::timeout(Duration::from_secs(seconds), run).await;
-        // A shared CTE's columns are those its plan read, not the names it gave them.
+        // A shared CTE's columns are those its plan reads (`scanned_columns` leaves out
+        // the CTE's own scans), listed whether or not it ran.
         if !shared.is_empty() {
-            entry.columns.retain(|c| {
-                !shared
-                    .iter()
-                    .any(|s| c.strip_prefix(s.name()).is_some_and(|r| r.starts_with('.')))
-            });
-            for body in shared.iter().filter_map(|s| s.optimized()) {
+            for body in shared.iter().map(|s| s.read()) {
                 for c in scanned_columns(body) {
                     if !entry.columns.contains(&c) {
                         entry.columns.push(c);
@@ -845,14 +841,14 @@ impl Gateway {
             table
                 .update_datafusion_session(&ctx.state())
                 .map_err(|e| Error::Internal(format!("registering `{label}`: {e}")))?;
-            return Ok(provider);
+            return Ok(trib_lake::for_one_query(&provider));
         }
         let provider = scan(ctx, table, label).await?;
         self.providers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(key, (version, Arc::clone(&provider)));
-        Ok(provider)
+        Ok(trib_lake::for_one_query(&provider))
     }
 
     /// The product's table at its newest version, opened once and then brought up to date.
@@ -966,7 +962,10 @@ fn register(ctx: &SessionContext, reference: &TableReference, provider: Arc<dyn 
 fn scanned_columns(plan: &LogicalPlan) -> Vec<String> {
     let mut out = Vec::new();
     let _ = plan.apply(|node| {
-        if let LogicalPlan::TableScan(scan) = node {
+        if let LogicalPlan::TableScan(scan) = node
+            && !datafusion::datasource::source_as_provider(&scan.source)
+                .is_ok_and(|p| p.downcast_ref::<crate::shared::SharedCte>().is_some())
+        {
             for f in scan.projected_schema.fields() {
                 let c = format!("{}.{}", scan.table_name.table(), f.name());
                 if !out.contains(&c) {

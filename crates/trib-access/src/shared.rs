@@ -25,11 +25,16 @@
 //!
 //! The CTE's plan is made from the plan the query was secured with: its products are
 //! the views with the caller's masks and row filters, as everywhere else.
+//!
+//! As with PostgreSQL's materialized CTEs, a filter on one reference is not pushed into
+//! the CTE: the CTE is computed whole, once, and each reference filters its rows.
+//! `EXPLAIN` shows a shared CTE as one `CteExec` line per reference, without its plan.
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::utils::memory::get_record_batch_memory_size;
 use datafusion::common::{Result, Statistics};
 use datafusion::datasource::{TableType, provider_as_source};
 use datafusion::error::DataFusionError;
@@ -78,18 +83,23 @@ fn normalized(ident: &Ident) -> String {
 /// `plan` with each CTE of `ctes` that it holds at least twice, and that may be shared
 /// (see the module docs), read from one computation; and those computations, for the
 /// audit's columns once the plan has run.
-pub(crate) fn share(plan: LogicalPlan, ctes: &HashSet<String>) -> Result<(LogicalPlan, Vec<Arc<SharedCte>>)> {
+pub(crate) fn share(
+    plan: LogicalPlan,
+    ctes: &HashSet<String>,
+    state: &SessionState,
+) -> Result<(LogicalPlan, Vec<Arc<SharedCte>>)> {
     let mut made = Vec::new();
     if ctes.is_empty() {
         return Ok((plan, Vec::new()));
     }
-    let plan = rewrite(plan, ctes, &mut made)?;
+    let plan = rewrite(plan, ctes, state, &mut made)?;
     Ok((plan, made.into_iter().map(|(_, s)| s).collect()))
 }
 
 fn rewrite(
     plan: LogicalPlan,
     ctes: &HashSet<String>,
+    state: &SessionState,
     made: &mut Vec<(LogicalPlan, Arc<SharedCte>)>,
 ) -> Result<LogicalPlan> {
     // How often each CTE's plan appears, subqueries included.
@@ -122,8 +132,17 @@ fn rewrite(
             Some((_, s)) => Arc::clone(s),
             None => {
                 // A CTE inside this one that its own plan names twice is shared in turn.
-                let body = rewrite(alias.input.as_ref().clone(), ctes, made)?;
-                let shared = Arc::new(SharedCte::new(alias.alias.table().to_string(), body));
+                let body = rewrite(alias.input.as_ref().clone(), ctes, state, made)?;
+                // The analyzer may still change the body's types (a UNION takes its
+                // first input's until it is coerced): the rows computed must have the
+                // columns the references were planned with, or the CTE stays inline.
+                let analyzed = state
+                    .analyzer()
+                    .execute_and_check(body, state.config_options(), |_, _| {})?;
+                if !same_columns(&analyzed, &alias.input) {
+                    return Ok(Transformed::no(node));
+                }
+                let shared = Arc::new(SharedCte::new(alias.alias.table().to_string(), analyzed));
                 made.push((node.clone(), Arc::clone(&shared)));
                 shared
             }
@@ -191,10 +210,14 @@ pub(crate) struct SharedCte {
     body: LogicalPlan,
     /// The body optimised and planned, by the first reference's scan.
     planned: OnceCell<(LogicalPlan, Arc<dyn ExecutionPlan>)>,
-    /// The body's rows, by the first reference that runs.
-    rows: Arc<OnceCell<Spooled>>,
+    /// The body's rows, or why there are none, by the first reference that runs.
+    rows: Arc<OnceCell<Computed>>,
     references: std::sync::atomic::AtomicUsize,
 }
+
+/// A CTE's rows once computed, or the error that stopped it: every reference gets the
+/// same, and the body runs once either way.
+type Computed = std::result::Result<Spooled, Arc<DataFusionError>>;
 
 struct Spooled {
     batches: Vec<RecordBatch>,
@@ -205,6 +228,28 @@ impl fmt::Debug for Spooled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} batches", self.batches.len())
     }
+}
+
+/// Runs `body` to the end, its rows counted against the query's memory pool as they come.
+async fn compute(
+    body: Arc<dyn ExecutionPlan>,
+    context: Arc<TaskContext>,
+    full: SchemaRef,
+    name: &str,
+) -> Result<Spooled> {
+    let reservation = MemoryConsumer::new(format!("CTE `{name}`")).register(context.memory_pool());
+    let mut stream = datafusion::physical_plan::execute_stream(body, context)?;
+    let mut batches = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        reservation.try_grow(get_record_batch_memory_size(&batch))?;
+        // With the columns its references were planned with.
+        batches.push(RecordBatch::try_new(Arc::clone(&full), batch.columns().to_vec())?);
+    }
+    Ok(Spooled {
+        batches,
+        _reservation: reservation,
+    })
 }
 
 impl SharedCte {
@@ -219,14 +264,10 @@ impl SharedCte {
         }
     }
 
-    /// The CTE's name.
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The body's plan as optimised, once a reference has been planned.
-    pub(crate) fn optimized(&self) -> Option<&LogicalPlan> {
-        self.planned.get().map(|(p, _)| p)
+    /// The body's plan as optimised once a reference has been planned, else as
+    /// written: what the audit lists the read columns of.
+    pub(crate) fn read(&self) -> &LogicalPlan {
+        self.planned.get().map_or(&self.body, |(p, _)| p)
     }
 }
 
@@ -295,7 +336,7 @@ struct CteExec {
     body: Arc<dyn ExecutionPlan>,
     /// The CTE's columns, as its references see them.
     full: SchemaRef,
-    rows: Arc<OnceCell<Spooled>>,
+    rows: Arc<OnceCell<Computed>>,
     projection: Option<Vec<usize>>,
     statistics: Arc<Statistics>,
     properties: Arc<PlanProperties>,
@@ -358,21 +399,10 @@ impl ExecutionPlan for CteExec {
         let projection = self.projection.clone();
         let batches = futures::stream::once(async move {
             let spooled = rows
-                .get_or_try_init(|| async {
-                    let reservation = MemoryConsumer::new(format!("CTE `{name}`")).register(context.memory_pool());
-                    let batches = datafusion::physical_plan::collect(body, context).await?;
-                    reservation.try_grow(batches.iter().map(RecordBatch::get_array_memory_size).sum())?;
-                    // With the columns its references were planned with.
-                    let batches = batches
-                        .into_iter()
-                        .map(|b| RecordBatch::try_new(Arc::clone(&full), b.columns().to_vec()))
-                        .collect::<std::result::Result<Vec<_>, _>>()?;
-                    Ok::<_, DataFusionError>(Spooled {
-                        batches,
-                        _reservation: reservation,
-                    })
-                })
-                .await?;
+                .get_or_init(|| async { compute(body, context, full, &name).await.map_err(Arc::new) })
+                .await
+                .as_ref()
+                .map_err(|e| DataFusionError::Shared(Arc::clone(e)))?;
             let out: Vec<Result<RecordBatch>> = spooled
                 .batches
                 .iter()

@@ -924,25 +924,58 @@ async fn a_cte_named_twice_is_computed_once_through_the_callers_views() {
         assert!(!plan.contains("CteExec"), "{sql}: {plan}");
     }
 
-    // The audit names the columns the CTE read, not the names it gave them.
-    gateway.query(&analysts, shared, QueryPath::Http).await.expect("read");
-    let audit = gateway
+    // A UNION's types are settled after planning: such a CTE is shared only if the
+    // rows it computes have the columns its references were planned with.
+    let union = gateway
         .query(
             &admin,
-            "SELECT columns FROM _trib.audit WHERE principal = 'test:orders-analysts' AND query LIKE 'WITH per%'",
+            "WITH r AS (SELECT 1 AS x UNION SELECT 2.5) SELECT a.x FROM r a JOIN r b ON a.x = b.x ORDER BY 1",
             QueryPath::Cli,
         )
         .await
-        .expect("audit");
-    let column = audit.batches[0].column_by_name("columns").expect("columns");
-    let values = column.as_list::<i32>().value(0);
-    let values = arrow::compute::cast(&values, &arrow::datatypes::DataType::Utf8).expect("text");
-    let cols: BTreeSet<&str> = values.as_string::<i32>().iter().flatten().collect();
-    assert_eq!(
-        cols,
-        ["orders.orders@v1.amount", "orders.orders@v1.country"]
-            .into_iter()
-            .collect(),
-        "{cols:?}"
+        .expect("union");
+    assert_eq!(strings(&union.batches, "x"), [Some("1.0".into()), Some("2.5".into())]);
+
+    // The audit names the columns the CTE read, not the names it gave them, and keeps
+    // those of a product whose domain the CTE is named after.
+    let audited = |query: &'static str| {
+        let (gateway, admin, analysts) = (&gateway, &admin, &analysts);
+        async move {
+            gateway.query(analysts, query, QueryPath::Http).await.expect("read");
+            let audit = gateway
+                .query(
+                    admin,
+                    &format!(
+                        "SELECT columns FROM _trib.audit WHERE principal = 'test:orders-analysts' AND query = '{}'",
+                        query.replace('\'', "''")
+                    ),
+                    QueryPath::Cli,
+                )
+                .await
+                .expect("audit");
+            let column = audit.batches[0].column_by_name("columns").expect("columns");
+            let values = column.as_list::<i32>().value(0);
+            let values = arrow::compute::cast(&values, &arrow::datatypes::DataType::Utf8).expect("text");
+            values
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .map(String::from)
+                .collect::<BTreeSet<String>>()
+        }
+    };
+    let want = |cols: &[&str]| {
+        cols.iter()
+            .map(|c| format!("orders.orders@v1.{c}"))
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(audited(shared).await, want(&["amount", "country"]));
+    let named_like_the_domain = "WITH orders AS (SELECT country, count(*) AS n FROM orders.orders GROUP BY country) \
+         SELECT o.order_id FROM orders.orders o JOIN orders a ON a.country = o.country JOIN orders b ON b.country = o.country";
+    assert!(
+        explain(admin.clone(), named_like_the_domain.into())
+            .await
+            .contains("CteExec: orders")
     );
+    assert_eq!(audited(named_like_the_domain).await, want(&["country", "order_id"]));
 }
