@@ -514,7 +514,7 @@ impl Gateway {
         let logical = started.elapsed();
         let optimized = state.optimize(&plan).map_err(plan_error)?;
         let optimised = started.elapsed();
-        entry.columns = scanned_columns(&optimized);
+        scanned_columns(&optimized, &mut entry.columns);
         let schema: SchemaRef = Arc::new(optimized.schema().as_arrow().clone());
         let seconds = self.settings.access.query_timeout_s;
         let mut planned = optimised;
@@ -526,14 +526,8 @@ impl Gateway {
         let ran = tokio::time::timeout(Duration::from_secs(seconds), run).await;
         // A shared CTE's columns are those its plan reads (`scanned_columns` leaves out
         // the CTE's own scans), listed whether or not it ran.
-        if !shared.is_empty() {
-            for body in shared.iter().map(|s| s.read()) {
-                for c in scanned_columns(body) {
-                    if !entry.columns.contains(&c) {
-                        entry.columns.push(c);
-                    }
-                }
-            }
+        for s in &shared {
+            scanned_columns(s.read(), &mut entry.columns);
         }
         let batches = match ran {
             Err(_) => return Err(Error::Timeout { seconds }),
@@ -958,9 +952,8 @@ fn register(ctx: &SessionContext, reference: &TableReference, provider: Arc<dyn 
     Ok(())
 }
 
-/// `label.column` for every column read from storage.
-fn scanned_columns(plan: &LogicalPlan) -> Vec<String> {
-    let mut out = Vec::new();
+/// Adds to `out` `label.column` for every column `plan` reads from storage, once each.
+fn scanned_columns(plan: &LogicalPlan, out: &mut Vec<String>) {
     let _ = plan.apply(|node| {
         if let LogicalPlan::TableScan(scan) = node
             && !datafusion::datasource::source_as_provider(&scan.source)
@@ -975,7 +968,6 @@ fn scanned_columns(plan: &LogicalPlan) -> Vec<String> {
         }
         Ok(TreeNodeRecursion::Continue)
     });
-    out
 }
 
 /// DataFusion's options for every query: the partitions, then `[access.engine]`.
